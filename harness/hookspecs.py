@@ -1,0 +1,141 @@
+"""Every hook of the harness, grouped by lifecycle. Read this file to understand the whole run.
+
+    registration:  harness_register_tasks, harness_register_models, harness_register_commands
+    phase 0 data:   harness_load_rows
+    phase 1 model:  harness_load_model
+    phase 2:        harness_intermediate_train   (0..n English tasks, optionally multi-task)
+    phase 3:        harness_target_train         (English data of one target)
+    phase 4:        harness_evaluate             (one target, one language, one split, zero-shot)
+    results:        harness_result_written
+
+Rules (pluggy's): hooks take keyword arguments only, so a spec can grow without breaking plugins;
+an implementation may accept any subset of the arguments. ``firstresult`` hooks stop at the first
+implementation that returns something other than None; the built-in implementation is registered
+with ``trylast=True`` so that any plugin can take over a phase by returning a value.
+"""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "harness"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration: called once, right after all plugins are registered.
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def harness_register_tasks(register):
+    """Declare tasks. Called once per plugin manager, for every plugin.
+
+    ``register(task)`` takes an instance of a :class:`harness.tasks.Task` subclass (``name`` and
+    ``format`` set). Its spec comes from tasks.yaml (or ``--tasks-file``) when an entry of that name
+    exists, else from the task's ``default_spec`` (tasks.yaml schema, validated the same way).
+    One plugin may call ``register`` any number of times. Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_models(register):
+    """Declare model aliases. Called once per plugin manager, for every plugin.
+
+    ``register(alias, resolve, description="")``: ``resolve()`` returns a hub id or local path.
+    Called lazily, only when the alias is used. Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_commands(cli):
+    """Add subcommands to the ``harness`` click group. Called once, when the CLI starts.
+
+    ``cli`` is the :class:`click.Group`; call ``cli.command()`` / ``cli.add_command``. Returns nothing.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 0: data.
+# --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def harness_load_rows(task, split, language, source):
+    """Return the raw rows of one (task, split, language), or None to let the next plugin try.
+
+    Called once per (task, split, language) the pipeline reads. ``source`` is ``"local"``,
+    ``"hub"`` or ``"auto"`` (local when the directory has the file, else hub). Must return an
+    iterable of ``(where, row_number, row_dict)``; ``where`` names the file for error messages.
+    First non-None result wins; the built-in reads ``<local>/<split>-<lang>.jsonl`` or the hub.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 1: the pretrained encoder.
+# --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def harness_load_model(model, device, revision):
+    """Return a :class:`harness.modeling.LoadedModel` for the model spec ``model``.
+
+    Called once per pipeline run, before any training. ``model`` is a hub id, a local directory,
+    or a registered alias (already resolved to a path or id by the core); ``revision`` a hub
+    revision or None; ``device`` a :class:`torch.device`. First non-None result wins; the built-in
+    loads ``transformers.AutoModel``/``AutoTokenizer``.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 2: intermediate training (English).
+# --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log):
+    """Train ``model.encoder`` on one or several English intermediate tasks, in place.
+
+    Called at most once per distinct intermediate configuration (the result is saved and reused
+    for every target). ``tasks`` is a list of Task, ``examples`` maps task name -> list of training
+    examples, ``hparams`` a :class:`harness.hparams.Hyperparams`, ``sampling`` a dict
+    (``temperature``, ``cap``) for multi-task mixing, ``log`` a callable for progress lines.
+    Must return a dict of training statistics (steps, seconds, final loss, examples/s).
+    First non-None result wins; the built-in trains one head per task with AdamW via accelerate.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 3: target training (English data of one target).
+# --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def harness_target_train(model, task, examples, hparams, seed, log):
+    """Fine-tune ``model`` (encoder + a fresh or carried-over head for ``task``) on ``examples``.
+
+    Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
+    that need no training (retrieval). Must return a dict of training statistics.
+    First non-None result wins; the built-in is the same loop as intermediate training.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 4: zero-shot evaluation.
+# --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def harness_evaluate(model, task, language, split, examples, hparams, context):
+    """Evaluate ``model`` on one (task, language, split); return a
+    :class:`harness.formats.EvalOutput` (metrics, per-example predictions, timing/memory stats).
+
+    Called once per language and split of every target, after target training. ``context`` is a
+    dict of extra inputs some formats need (e.g. BUCC's dev split for threshold tuning).
+    First non-None result wins; the built-in delegates to the task's format.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Results.
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def harness_result_written(record):
+    """Observe each results record (a dict in the documented schema) right after it is written
+    durably to the results JSONL. Every implementation is called; return values are ignored.
+    """

@@ -1,0 +1,116 @@
+"""Loading pretrained encoders (hub id, local path or alias) and saving/loading encoder checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import HarnessError
+from .formats.base import Head, TaskModel
+from .hookspecs import hookimpl
+
+
+@dataclass
+class LoadedModel:
+    """An encoder, its tokenizer, the trained heads by task name, and where it all came from."""
+
+    encoder: nn.Module
+    tokenizer: Any
+    device: torch.device
+    provenance: dict[str, Any] = field(default_factory=dict)
+    heads: dict[str, Head] = field(default_factory=dict)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.encoder.config.num_hidden_layers)
+
+    def task_model(self, *task_names: str) -> TaskModel:
+        return TaskModel(self.encoder, {name: self.heads[name] for name in task_names}).to(self.device)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self, directory: Path, heads: tuple[str, ...] = (), meta: dict[str, Any] | None = None) -> None:
+        """Write encoder, tokenizer, selected heads and ``meta.json`` atomically (temp dir + rename)."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            self.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp / "encoder")
+            for name in heads:
+                torch.save(self.heads[name].state_dict(), tmp / f"head-{name}.pt")
+            (tmp / "meta.json").write_text(json.dumps({**(meta or {}), "heads": list(heads)},
+                                                      indent=1, sort_keys=True))
+            _fsync_tree(tmp)
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def is_checkpoint(directory: Path) -> bool:
+        return (Path(directory) / "meta.json").exists() and (Path(directory) / "encoder").is_dir()
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def load_head_state(directory: Path, name: str) -> dict[str, torch.Tensor] | None:
+    path = Path(directory) / f"head-{name}.pt"
+    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+
+
+def load_pretrained(model: str, device: torch.device, revision: str | None = None) -> LoadedModel:
+    """``AutoModel``/``AutoTokenizer`` from a hub id or a local directory."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    local = Path(model).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise HarnessError(f"model path '{model}' has no config.json: not a Hugging Face model directory")
+        source = str(local.resolve())
+    else:
+        source = model
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        encoder = AutoModel.from_pretrained(source, revision=revision, attn_implementation="sdpa",
+                                            add_pooling_layer=False)
+    except TypeError:  # encoders without a pooling layer argument
+        encoder = AutoModel.from_pretrained(source, revision=revision, attn_implementation="sdpa")
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(f"cannot load model '{model}': {first}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    encoder.to(device)
+    commit = getattr(encoder.config, "_commit_hash", None)
+    provenance = {"model": model, "source": source, "revision": revision or commit,
+                  "model_type": encoder.config.model_type,
+                  "num_parameters": sum(p.numel() for p in encoder.parameters()),
+                  "num_layers": int(encoder.config.num_hidden_layers),
+                  "hidden_size": int(encoder.config.hidden_size)}
+    return LoadedModel(encoder=encoder, tokenizer=tokenizer, device=device, provenance=provenance)
+
+
+@hookimpl(trylast=True)
+def harness_load_model(model, device, revision):
+    return load_pretrained(model, device, revision)
