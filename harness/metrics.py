@@ -1,7 +1,19 @@
-"""Metrics, each matching its official scorer (XTREME's scripts/evaluate.py and the scorers it uses)."""
+"""Metrics, each matching its official scorer (XTREME's scripts/evaluate.py and the scorers it uses).
+
+Scales: ``accuracy``, ``token_accuracy``, ``seqeval_scores`` and ``bucc_scores`` return fractions
+(0-1); the QA scorers (``squad_em_f1``, ``mlqa_em_f1``) return percentages (0-100) as the official
+SQuAD v1.1 / MLQA scripts do. ``harness.xtreme`` multiplies the fractions by 100 where XTREME's
+evaluate.py reports percentages (``x * 100`` of the same float, so digits agree).
+"""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import re
+import string
+import sys
+import unicodedata
+import warnings
+from collections import Counter
+from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
 
 def accuracy(golds: Sequence[Any], predictions: Sequence[Any]) -> dict[str, float]:
@@ -12,3 +24,206 @@ def accuracy(golds: Sequence[Any], predictions: Sequence[Any]) -> dict[str, floa
         return {"accuracy": 0.0}
     correct = sum(int(p == g) for p, g in zip(predictions, golds))
     return {"accuracy": correct / len(golds)}
+
+
+def token_accuracy(golds: Sequence[Sequence[Any]], predictions: Sequence[Sequence[Any]]) -> dict[str, float]:
+    """Per-token accuracy over all sentences (CCG supertagging): correct tokens / gold tokens.
+
+    Every sentence must have as many predicted as gold tags; an empty input scores 0.
+    """
+    if len(golds) != len(predictions):
+        raise ValueError(f"{len(predictions)} predicted sentences for {len(golds)} gold sentences")
+    correct = total = 0
+    for i, (gold, pred) in enumerate(zip(golds, predictions)):
+        if len(gold) != len(pred):
+            raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} gold tags")
+        correct += sum(int(p == g) for p, g in zip(pred, gold))
+        total += len(gold)
+    return {"accuracy": correct / total if total else 0.0}
+
+
+# --------------------------------------------------------------------------------- seqeval
+def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Entity-level micro F1/precision/recall as XTREME computes them for PAN-X and UD-POS.
+
+    Calls ``seqeval.metrics`` ``f1_score``/``precision_score``/``recall_score`` in their default
+    (non-strict, legacy chunking) mode, exactly as XTREME's evaluate.py and run_tag.py do. Tags without
+    a BIO prefix (UD-POS) are chunked the way seqeval does it (first character as the chunk tag, the
+    rest as the type); seqeval's "seems not to be NE tag" and undefined-metric warnings are silenced.
+    Returns fractions (0-1). Sentence counts must agree (seqeval itself checks per-sentence lengths).
+    """
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    if len(golds) != len(predictions):
+        raise ValueError(f"{len(predictions)} predicted sentences for {len(golds)} gold sentences")
+    for i, (gold, pred) in enumerate(zip(golds, predictions)):
+        if len(gold) != len(pred):
+            raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} gold tags")
+    y_true = [list(s) for s in golds]
+    y_pred = [list(s) for s in predictions]
+    if not any(y_true) and not any(y_pred):
+        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"f1": float(f1_score(y_true, y_pred)),
+                "precision": float(precision_score(y_true, y_pred)),
+                "recall": float(recall_score(y_true, y_pred))}
+
+
+# --------------------------------------------------------------------------------- BUCC
+def bucc_scores(golds: Iterable[str | tuple[str, str]], predictions: Iterable[str | tuple[str, str]]) -> dict[str, float]:
+    """BUCC bitext-mining F1 as XTREME's ``bucc_f1``: pairs (``"src_id\\ttrg_id"`` lines or tuples)
+    are compared as sets; no correct pair scores 0 everywhere. Returns fractions (0-1)."""
+    gold_set = {_pair(p) for p in golds}
+    pred_set = {_pair(p) for p in predictions}
+    correct = len(gold_set & pred_set)
+    if correct > 0:
+        precision = correct / len(pred_set)
+        recall = correct / len(gold_set)
+        f1 = 2 * precision * recall / (precision + recall)
+    else:
+        precision = recall = f1 = 0
+    return {"f1": f1, "precision": precision, "recall": recall}
+
+
+def _pair(item: str | Sequence[str]) -> tuple[str, ...]:
+    return tuple(item.split("\t")) if isinstance(item, str) else tuple(item)
+
+
+# --------------------------------------------------------------------------------- SQuAD v1.1
+_ASCII_PUNCT = frozenset(string.punctuation)
+_EN_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation: lower case, drop ASCII punctuation, drop English articles
+    (a/an/the as whole words), collapse whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _ASCII_PUNCT)
+    text = _EN_ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _token_f1(prediction_tokens: list[str], gold_tokens: list[str]) -> float:
+    common = Counter(prediction_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0
+    precision = 1.0 * same / len(prediction_tokens)
+    recall = 1.0 * same / len(gold_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def squad_f1(prediction: str, gold: str) -> float:
+    return _token_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+
+
+def squad_exact_match(prediction: str, gold: str) -> bool:
+    return normalize_answer(prediction) == normalize_answer(gold)
+
+
+QAGolds = Union[Mapping[str, Sequence[str]], Iterable[Tuple[str, Sequence[str]]]]
+
+
+def _qa_scores(golds: Any, predictions: Mapping[str, str],
+               em_fn: Callable[[str, str], Any], f1_fn: Callable[[str, str], Any]) -> dict[str, float]:
+    """The official loop: every gold question counts; an unanswered one scores 0 (the official
+    scripts print "Unanswered question ... will receive score 0." and go on); predictions for unknown
+    ids are ignored; each question takes the best score over its gold answers. ``golds`` is a mapping
+    id -> answers or an iterable of (id, answers) pairs (repeated ids then count each time, as in
+    the official loop over a dataset file)."""
+    exact = f1 = total = 0
+    pairs = golds.items() if isinstance(golds, Mapping) else golds
+    for qid, answers in pairs:
+        total += 1
+        if qid not in predictions:
+            continue
+        answers = [answers] if isinstance(answers, str) else list(answers)
+        if not answers:
+            raise ValueError(f"question {qid!r} has no gold answer")
+        prediction = predictions[qid]
+        exact += max(em_fn(prediction, a) for a in answers)
+        f1 += max(f1_fn(prediction, a) for a in answers)
+    if total == 0:   # the official scripts divide by zero here; the harness scores empty input 0
+        return {"exact_match": 0.0, "f1": 0.0}
+    return {"exact_match": 100.0 * exact / total, "f1": 100.0 * f1 / total}
+
+
+def squad_em_f1(golds: QAGolds, predictions: Mapping[str, str]) -> dict[str, float]:
+    """SQuAD v1.1 official EM/F1 (0-100): ``golds`` maps question id -> gold answer texts,
+    ``predictions`` maps question id -> predicted text. Used by XTREME for XQuAD and TyDiQA-GoldP."""
+    return _qa_scores(golds, predictions, squad_exact_match, squad_f1)
+
+
+# --------------------------------------------------------------------------------- MLQA
+#: every character of a Unicode "P*" category below sys.maxunicode, plus ASCII punctuation
+MLQA_PUNCT = frozenset(ch for ch in map(chr, range(sys.maxunicode))
+                       if unicodedata.category(ch).startswith("P")) | _ASCII_PUNCT
+MLQA_WHITESPACE_LANGS = ("en", "es", "hi", "vi", "de", "ar")
+MLQA_MIXED_SEGMENTATION_LANGS = ("zh",)
+_MLQA_ARTICLES = {
+    "en": re.compile(r"\b(a|an|the)\b"),
+    "es": re.compile(r"\b(un|una|unos|unas|el|la|los|las)\b"),
+    "vi": re.compile(r"\b(của|là|cái|chiếc|những)\b"),
+    "de": re.compile(r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b"),
+    # The official pattern is '\sال^|ال': its first branch can never match ('^' after two
+    # characters), so every occurrence of the letters "ال" becomes a space, even inside words.
+    "ar": re.compile("\\sال^|ال"),
+}
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+
+
+def mlqa_mixed_segmentation(text: str) -> list[str]:
+    """MLQA's zh tokenisation: each CJK ideograph (U+4E00-U+9FA5) and each punctuation character is
+    a token of its own; the runs between them are split on whitespace."""
+    tokens: list[str] = []
+    run = ""
+    for ch in text:
+        if _CJK.search(ch) or ch in MLQA_PUNCT:
+            if run:
+                tokens.extend(run.split())
+                run = ""
+            tokens.append(ch)
+        else:
+            run += ch
+    if run:
+        tokens.extend(run.split())
+    return tokens
+
+
+def mlqa_normalize_answer(text: str, language: str) -> str:
+    """MLQA normalisation: lower case, drop Unicode punctuation, drop the language's articles
+    (en/es/vi/de/ar; none for hi/zh), then whitespace (or, for zh, mixed) tokenisation re-joined by
+    single spaces. Unknown languages raise ValueError (the official script raises too)."""
+    if language not in MLQA_WHITESPACE_LANGS and language not in MLQA_MIXED_SEGMENTATION_LANGS:
+        raise ValueError(f"Unknown Language {language}")
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in MLQA_PUNCT)
+    if language in _MLQA_ARTICLES:
+        text = _MLQA_ARTICLES[language].sub(" ", text)
+    tokens = text.split() if language in MLQA_WHITESPACE_LANGS else mlqa_mixed_segmentation(text)
+    return " ".join(t for t in tokens if t.strip() != "")
+
+
+def mlqa_f1(prediction: str, gold: str, language: str) -> float:
+    return _token_f1(mlqa_normalize_answer(prediction, language).split(),
+                     mlqa_normalize_answer(gold, language).split())
+
+
+def mlqa_exact_match(prediction: str, gold: str, language: str) -> bool:
+    return mlqa_normalize_answer(prediction, language) == mlqa_normalize_answer(gold, language)
+
+
+def mlqa_em_f1(golds: QAGolds, predictions: Mapping[str, str],
+               language: str) -> dict[str, float]:
+    """MLQA official EM/F1 (0-100) for answers in ``language`` (en, es, de, ar, hi, vi, zh)."""
+    if language not in MLQA_WHITESPACE_LANGS and language not in MLQA_MIXED_SEGMENTATION_LANGS:
+        raise ValueError(f"Unknown Language {language}")
+    return _qa_scores(golds, predictions,
+                      lambda p, g: mlqa_exact_match(p, g, language),
+                      lambda p, g: mlqa_f1(p, g, language))
+
+
+def qa_score(exact_match: float, f1: float) -> float:
+    """The XTREME leaderboard's single QA number: the mean of EM and F1."""
+    return (exact_match + f1) / 2

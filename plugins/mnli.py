@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from harness import Task, hookimpl
+from harness.errors import DataError
 
 
 class MNLI(Task):
@@ -10,9 +11,10 @@ class MNLI(Task):
 
     def to_example(self, row, split, language):
         label = row["label"]
-        if not isinstance(label, int) or not 0 <= label < len(self.spec.labels):
-            raise ValueError(f"label: expected an integer in 0..{len(self.spec.labels) - 1}, got {label!r}")
-        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": self.spec.labels[label]}
+        labels = self.spec.labels or []
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
+            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
+        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": labels[label]}
         if "idx" in row:
             example["id"] = str(row["idx"])
         return example

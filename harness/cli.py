@@ -1,0 +1,324 @@
+"""The ``harness`` command line (click + rich)."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import HarnessError
+from .hparams import Hyperparams
+
+console = Console(stderr=True)
+out = Console()
+_DEBUG = {"on": bool(os.environ.get("HARNESS_DEBUG"))}
+
+
+class HarnessGroup(click.Group):
+    """User errors become one line and exit code 2; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            if _DEBUG["on"]:
+                raise
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+class Env:
+    """What every subcommand shares: plugin and tasks-file options, and the lazily built registry."""
+
+    def __init__(self, plugins: tuple[str, ...], tasks_files: tuple[str, ...], disabled: tuple[str, ...],
+                 strict: bool):
+        self.plugins, self.tasks_files, self.disabled, self.strict = plugins, tasks_files, disabled, strict
+        self._registry = None
+
+    def registry(self, data_dir: str | None = None):
+        if self._registry is None:
+            from .registry import build_registry
+            self._registry = build_registry(plugins=self.plugins, tasks_files=self.tasks_files,
+                                            disabled=self.disabled, strict=self.strict, data_dir=data_dir)
+            for info in self._registry.plugins.failures:
+                console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
+                              highlight=False, soft_wrap=True)
+        return self._registry
+
+
+def common_options(func: Callable) -> Callable:
+    """--plugins, --tasks-file, --disable-plugin, --strict-plugins and --debug on every subcommand."""
+
+    @click.option("--plugins", "plugin_args", multiple=True, metavar="A.B,PATH.py",
+                  help="Extra plugin modules or .py files, comma-separated (also $HARNESS_PLUGINS).")
+    @click.option("--tasks-file", "tasks_files", multiple=True, type=click.Path(dir_okay=False),
+                  help="YAML file adding or overriding tasks and presets.")
+    @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
+                  help="Do not load this plugin (also $HARNESS_DISABLE_PLUGINS).")
+    @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is fatal.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @functools.wraps(func)
+    def wrapper(plugin_args, tasks_files, disabled, strict_plugins, debug, **kwargs):
+        _DEBUG["on"] = _DEBUG["on"] or debug
+        logging.getLogger("harness").setLevel(logging.ERROR)  # the CLI prints plugin failures itself
+        return func(Env(plugin_args, tasks_files, disabled, strict_plugins), **kwargs)
+
+    return wrapper
+
+
+def split_list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
+    result = {}
+    for value in values:
+        if "=" not in value:
+            raise HarnessError(f"{what} '{value}': expected KEY=VALUE")
+        key, _, item = value.partition("=")
+        result[key.strip()] = item.strip()
+    return result
+
+
+def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    import yaml
+    raw = {k: yaml.safe_load(v) for k, v in parse_assignments(values, what).items()}
+    Hyperparams().merged(raw, where=what)  # validate names and types now
+    return raw
+
+
+@click.group(cls=HarnessGroup)
+@click.version_option(package_name="xstilts-harness")
+def cli() -> None:
+    """English intermediate-task training and zero-shot cross-lingual transfer (X-STILTs on XTREME)."""
+
+
+@cli.command("eval")
+@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
+@click.option("--targets", "-t", help="Target tasks, comma-separated.")
+@click.option("--preset", "-p", help="A preset from tasks.yaml (e.g. demo, paper); options given here win.")
+@click.option("--languages", "-l", "languages", multiple=True, metavar="TASK=L1,L2",
+              help="Languages of a target (default: all of the task's languages).")
+@click.option("--splits", default=None, help="Evaluation splits, comma-separated (dev,test). Default: test.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed (default 1).")
+@click.option("--limit", type=int, default=None, help="At most N examples per task, split and language.")
+@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default=None,
+              help="Read the hub, local directories, or local when present (default).")
+@click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
+@click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold).")
+@click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter.")
+@click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE")
+@click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
+              help="Train on a deterministic fraction of the intermediate data.")
+@click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional).")
+@click.option("--cap", type=int, default=None, help="Multi-task: cap each task's size for sampling.")
+@click.option("--overwrite", type=click.Choice(["never", "only-missing", "always"]), default="only-missing",
+              show_default=True)
+@click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--revision", default=None, help="Hub revision of the model.")
+@common_options
+def eval_command(env: Env, **options: Any) -> None:
+    """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
+    zero-shot on every language of each target."""
+    from .pipeline import Pipeline
+
+    registry = env.registry(options["data_dir"])
+    request = build_request(registry, options)
+    summary = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, highlight=False)).run()
+    print_scores(registry, summary.results)
+    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
+              f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False)
+    if summary.errors:
+        for error in summary.errors:
+            console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
+                          f"{error['error_type']}: {error['message']}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def build_request(registry, options: dict[str, Any]):
+    """CLI options over preset values over defaults."""
+    from .pipeline import RunRequest
+
+    preset = registry.preset(options["preset"]) if options.get("preset") else None
+    model = options.get("model") or (preset.model if preset else None)
+    if not model:
+        raise HarnessError("no model: pass --model (or a --preset that names one)")
+    targets = split_list(options.get("targets")) or (preset.targets if preset else [])
+    if not targets:
+        raise HarnessError("no targets: pass --targets (or a --preset that names them)")
+    intermediate = (split_list(options["intermediate"]) if options.get("intermediate") is not None
+                    else (preset.intermediate if preset else []))
+    languages = dict(preset.languages) if preset else {}
+    for task, langs in parse_assignments(options.get("languages") or (), "--languages").items():
+        languages[task] = split_list(langs)
+    languages = {task: langs for task, langs in languages.items() if task in targets}
+    fractions: dict[str, float] = {}
+    for value in options.get("fractions") or ():
+        task, _, number = value.rpartition("=")
+        try:
+            fraction = float(number)
+        except ValueError:
+            raise HarnessError(f"--intermediate-fraction '{value}': expected F or TASK=F with F in (0, 1]") from None
+        if not 0 < fraction <= 1:
+            raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
+        for name in ([task] if task else intermediate):
+            fractions[name] = fraction
+    hparams = {**(preset.hparams if preset else {}), **parse_hparams(options.get("hparams") or (), "--hparam")}
+    inter_hparams = {**(preset.intermediate_hparams if preset else {}),
+                     **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
+    sampling = {k: options[k] for k in ("temperature", "cap") if options.get(k) is not None}
+    return RunRequest(
+        model=model, targets=targets, intermediate=intermediate, languages=languages,
+        splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
+        seed=options["seed"] if options.get("seed") is not None else 1,
+        limit=options["limit"] if options.get("limit") is not None else (preset.limit if preset else None),
+        data=options.get("data") or (preset.data if preset else "auto"),
+        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
+        hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
+        overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
+        device=options.get("device"), revision=options.get("revision"),
+        preset=preset.name if preset else None)
+
+
+def rich_reporter():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .training import Reporter
+
+    class RichReporter(Reporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.progress: Progress | None = None
+
+        def start(self, description: str, total: int) -> None:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                     console=console, transient=True, disable=not console.is_terminal)
+            self.progress.start()
+            self.task_id = self.progress.add_task(description, total=total, loss="-")
+
+        def advance(self, steps: int = 1, **fields: Any) -> None:
+            if self.progress is not None:
+                if "loss" in fields:
+                    fields["loss"] = f"{fields['loss']:.4f}"
+                self.progress.update(self.task_id, advance=steps, **fields)
+
+        def finish(self) -> None:
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    return RichReporter()
+
+
+def primary_metric(registry, task_name: str, metrics: dict[str, Any]) -> tuple[str, float | None]:
+    from .config import PRIMARY_METRIC
+
+    task = registry.tasks.get(task_name)
+    name = PRIMARY_METRIC.get(task.spec.metric, "accuracy") if task else next(iter(metrics), "")
+    value = metrics.get(name)
+    return name, (float(value) if isinstance(value, (int, float)) else None)
+
+
+def print_scores(registry, results: list[dict[str, Any]]) -> None:
+    """One row per target: the primary metric per language and the mean over languages."""
+    if not results:
+        return
+    by_task: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in results:
+        by_task.setdefault(record["task"], {})[f"{record['language']}" + (
+            "" if record["split"] == "test" else f" ({record['split']})")] = record["metrics"]
+    table = Table(title="zero-shot scores", show_lines=False)
+    table.add_column("task", style="bold")
+    table.add_column("metric")
+    table.add_column("mean", justify="right", style="bold")
+    table.add_column("per language")
+    for task, cells in by_task.items():
+        values = {lang: primary_metric(registry, task, metrics) for lang, metrics in cells.items()}
+        metric = next(iter(values.values()))[0]
+        numbers = [v for _, v in values.values() if v is not None]
+        scale = 1.0 if metric == "f1" and registry.tasks.get(task) and registry.tasks[task].format == "qa" else 100.0
+        mean = sum(numbers) / len(numbers) * scale if numbers else float("nan")
+        per = "  ".join(f"{lang} {v * scale:.1f}" for lang, (_, v) in values.items() if v is not None)
+        table.add_row(task, metric, f"{mean:.1f}", per)
+    out.print(table)
+
+
+@cli.command("tasks")
+@click.option("--kind", type=click.Choice(["intermediate", "target"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@common_options
+def tasks_command(env: Env, kind: str | None, as_json: bool) -> None:
+    """List the tasks: kind, format, metric, languages, data source and plugin."""
+    registry = env.registry()
+    rows = []
+    for name, task in sorted(registry.tasks.items()):
+        spec = task.spec
+        if kind and spec.kind != kind:
+            continue
+        rows.append({"name": name, "kind": spec.kind, "format": spec.format, "metric": spec.metric,
+                     "languages": spec.languages, "plugin": spec.plugin, "status": "ok",
+                     "hub": f"{spec.hub.path}{':' + spec.hub.name if spec.hub and spec.hub.name else ''}" if spec.hub else None,
+                     "local": str(spec.local) if spec.local else None})
+    for name, reason in sorted(registry.unavailable.items()):
+        spec = registry.config.specs[name]
+        if not kind or spec.kind == kind:
+            rows.append({"name": name, "kind": spec.kind, "format": spec.format, "metric": spec.metric,
+                         "languages": spec.languages, "plugin": spec.plugin, "status": f"unavailable: {reason}",
+                         "hub": None, "local": None})
+    if as_json:
+        import json
+        click.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title=f"{len(rows)} tasks")
+    for column in ("task", "kind", "format", "metric", "languages", "plugin", "data"):
+        table.add_column(column)
+    for row in rows:
+        langs = row["languages"]
+        shown = f"{len(langs)}: " + ",".join(langs[:6]) + ("..." if len(langs) > 6 else "")
+        data = row["status"] if row["status"] != "ok" else (row["hub"] or "local only")
+        table.add_row(row["name"], row["kind"], row["format"], row["metric"], shown, row["plugin"], data)
+    out.print(table)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@common_options
+def plugins_command(env: Env, as_json: bool) -> None:
+    """List plugins: name, distribution and version, origin, hooks implemented, tasks provided."""
+    registry = env.registry()
+    infos = list(registry.plugins.infos.values())
+    if as_json:
+        import json
+        from dataclasses import asdict
+        click.echo(json.dumps([asdict(i) for i in infos], indent=1))
+        return
+    table = Table(title=f"{len(infos)} plugins")
+    for column in ("plugin", "source", "distribution", "hooks", "provides"):
+        table.add_column(column)
+    for info in infos:
+        status = "disabled" if info.disabled else (f"[red]failed: {info.error}[/]" if info.error else None)
+        dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "-"
+        provides = ", ".join(info.tasks + [f"model:{m}" for m in info.models])
+        table.add_row(info.name, f"{info.source}\n{info.origin}", dist,
+                      status or ", ".join(h.replace("harness_", "") for h in info.hooks), provides)
+    out.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(format="%(levelname)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(prog_name="harness")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,224 @@
+"""tasks.yaml: the declarative task registry and presets, validated on load.
+
+Every problem is a :class:`ConfigError` naming the file, the key path and what was expected:
+``tasks.yaml: tasks.xnli.kind: expected one of intermediate, target; got 'tgt'``.
+"""
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .hparams import Hyperparams
+from .tasks import HubSource, TaskSpec
+
+KINDS = ("intermediate", "target")
+FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
+METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy")
+SPLITS = ("train", "dev", "test")
+#: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
+PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
+                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy"}
+DATA_SOURCES = ("local", "hub", "auto")
+
+# key -> (type, required, allowed values or nested schema)
+TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
+    "kind": (str, True, KINDS),
+    "plugin": (str, True, None),
+    "format": (str, True, FORMATS),
+    "metric": (str, True, METRICS),
+    "languages": (list, True, str),
+    "description": (str, False, None),
+    "hub": (dict, False, {"path": (str, True, None), "name": (str, False, None),
+                          "revision": (str, False, None)}),
+    "local": (str, False, None),
+    "splits": (dict, False, SPLITS),
+    "train_task": (str, False, None),
+    "train_language": (str, False, None),
+    "labels": (list, False, str),
+    "hparams": (dict, False, None),
+    "options": (dict, False, None),
+}
+PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
+    "description": (str, False, None),
+    "model": (str, False, None),
+    "data": (str, False, DATA_SOURCES),
+    "intermediate": (list, False, str),
+    "targets": (list, False, str),
+    "languages": (dict, False, None),
+    "hparams": (dict, False, None),
+    "intermediate_hparams": (dict, False, None),
+    "limit": (int, False, None),
+    "seeds": (list, False, int),
+    "multi_task": (bool, False, None),
+    "splits": (list, False, str),
+}
+TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
+
+
+@dataclass
+class Preset:
+    name: str
+    model: str | None = None
+    data: str = "auto"
+    intermediate: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    languages: dict[str, list[str]] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    seeds: list[int] = field(default_factory=list)
+    multi_task: bool = False
+    splits: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class TaskConfig:
+    specs: dict[str, TaskSpec] = field(default_factory=dict)
+    presets: dict[str, Preset] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def builtin_tasks_file() -> Path:
+    """The tasks.yaml of this installation: the repository root (source or editable install),
+    else the copy installed under ``<prefix>/share/harness``."""
+    here = Path(__file__).resolve().parent.parent / "tasks.yaml"
+    if here.exists():
+        return here
+    return Path(sys.prefix) / "share" / "harness" / "tasks.yaml"
+
+
+def builtin_plugins_dir() -> Path:
+    import harness_plugins
+    return Path(harness_plugins.__file__).resolve().parent
+
+
+def _kind_name(kind: Any) -> str:
+    return {str: "a string", list: "a list", dict: "a mapping", int: "an integer",
+            bool: "true or false", float: "a number"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _check_mapping(data: Any, schema: dict[str, tuple[Any, bool, Any]], path: str, file: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {path}: expected a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{file}: {path}.{key}: unknown key{hint} (allowed: {', '.join(schema)})")
+    for key, (kind, required, allowed) in schema.items():
+        where = f"{path}.{key}"
+        if key not in data or data[key] is None:
+            if required:
+                raise ConfigError(f"{file}: {where}: missing required key")
+            continue
+        value = data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{file}: {where}: expected {_kind_name(kind)}, got {value!r}")
+        if isinstance(allowed, tuple) and kind is str and value not in allowed:
+            raise ConfigError(f"{file}: {where}: expected one of {', '.join(allowed)}; got {value!r}")
+        if isinstance(allowed, tuple) and kind is dict:
+            for sub in value:
+                if sub not in allowed:
+                    raise ConfigError(f"{file}: {where}.{sub}: unknown key (allowed: {', '.join(allowed)})")
+        if isinstance(allowed, dict) and kind is dict:
+            _check_mapping(value, allowed, where, file)
+        if kind is list and isinstance(allowed, type):
+            for i, item in enumerate(value):
+                if not isinstance(item, allowed) or (allowed is int and isinstance(item, bool)):
+                    raise ConfigError(f"{file}: {where}[{i}]: expected {_kind_name(allowed)}, got {item!r}")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such tasks file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    _check_mapping(data, TOP_KEYS, "(top)", str(path))
+    return data
+
+
+def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> TaskSpec:
+    """Validate one task entry and build its TaskSpec; relative ``local`` paths resolve from ``base``."""
+    _check_mapping(data, TASK_KEYS, f"tasks.{name}", file)
+    try:
+        Hyperparams().merged(data.get("hparams"), where=f"tasks.{name}.hparams")
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+    hub = data.get("hub")
+    local = data.get("local")
+    if local is not None:
+        local_path = Path(local).expanduser()
+        local = local_path if local_path.is_absolute() else (base / local_path)
+    return TaskSpec(
+        name=name, kind=data["kind"], plugin=data["plugin"], format=data["format"], metric=data["metric"],
+        languages=list(data["languages"]), train_language=data.get("train_language") or "en",
+        hub=HubSource(**hub) if hub else None, local=local,
+        splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
+        train_task=data.get("train_task"), labels=data.get("labels"),
+        hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
+        description=data.get("description") or "", source_file=file)
+
+
+def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
+    _check_mapping(data, PRESET_KEYS, f"presets.{name}", file)
+    for key in ("hparams", "intermediate_hparams"):
+        try:
+            Hyperparams().merged(data.get(key), where=f"presets.{name}.{key}")
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    for task, langs in (data.get("languages") or {}).items():
+        if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+            raise ConfigError(f"{file}: presets.{name}.languages.{task}: expected a list of language codes")
+    return Preset(name=name, **{k: v for k, v in data.items() if v is not None})
+
+
+def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
+    """The built-in tasks.yaml, then each ``--tasks-file`` in order: an entry of a known name
+    overrides the given keys of that entry; a new name adds a task or preset."""
+    config = TaskConfig()
+    raw_tasks: dict[str, tuple[dict[str, Any], str, Path]] = {}
+    raw_presets: dict[str, tuple[dict[str, Any], str]] = {}
+    builtin = builtin_tasks_file()
+    files = ([builtin] if builtin.exists() else []) + [Path(f) for f in extra_files]
+    for path in files:
+        data = read_yaml(path)
+        is_builtin = path == builtin
+        base = builtin_plugins_dir() if is_builtin else Path(path).resolve().parent
+        for name, entry in (data.get("tasks") or {}).items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {entry!r}")
+            if name in raw_tasks:
+                merged = {**raw_tasks[name][0], **entry}
+                local_base = base if "local" in entry else raw_tasks[name][2]
+                raw_tasks[name] = (merged, str(path), local_base)
+            else:
+                raw_tasks[name] = (entry, str(path), base)
+        for name, entry in (data.get("presets") or {}).items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{path}: presets.{name}: expected a mapping, got {entry!r}")
+            previous = raw_presets.get(name, ({}, ""))[0]
+            raw_presets[name] = ({**previous, **entry}, str(path))
+        config.files.append(str(path))
+    for name, (entry, file, base) in raw_tasks.items():
+        config.specs[name] = spec_from_dict(name, entry, file, base)
+    for name, (entry, file) in raw_presets.items():
+        config.presets[name] = preset_from_dict(name, entry, file)
+    return config

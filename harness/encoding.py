@@ -1,0 +1,104 @@
+"""Sentence embeddings for the retrieval tasks: mean pooling of one hidden layer (XTREME's protocol)."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .formats.base import pad_sequences
+from .inference import autocast_context, length_sorted_batches
+
+#: encoders whose hidden_states[i] is exactly the output of the i-th block (no final norm after the
+#: stack), so running only the first ``layer`` blocks gives the same numbers as the full model
+_TRUNCATABLE = {"bert": "encoder.layer", "roberta": "encoder.layer", "xlm-roberta": "encoder.layer",
+                "camembert": "encoder.layer", "electra": "encoder.layer", "distilbert": "transformer.layer"}
+
+
+def default_layer(num_layers: int) -> int:
+    """Hidden layer pooled for retrieval, as an index into ``hidden_states`` (0 = embedding output).
+
+    The X-STILTs/XTREME protocol uses layer 14 of XLM-R large's 24 (XTREME's
+    ``--specific_layer 13`` over the 24 block outputs, i.e. ``hidden_states[14]``); other depths keep
+    the same relative depth: ``round(num_layers * 14 / 24)`` = 7 for 12 layers, 4 for 6. (XTREME's own
+    mBERT runs use ``hidden_states[8]``; set ``options.layer`` in tasks.yaml to reproduce that.)
+    """
+    return int(round(num_layers * 14 / 24))
+
+
+@contextmanager
+def _first_blocks(encoder: nn.Module, layer: int) -> Iterator[bool]:
+    """Temporarily keep only the first ``layer`` transformer blocks; yields False when the encoder
+    is not a known post-norm stack (then the caller runs it whole and indexes hidden_states)."""
+    path = _TRUNCATABLE.get(getattr(encoder.config, "model_type", ""))
+    owner = encoder
+    if path is not None:
+        *parents, name = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part, None)
+        blocks = getattr(owner, name, None) if owner is not None else None
+    if path is None or not isinstance(blocks, nn.ModuleList) or len(blocks) != encoder.config.num_hidden_layers:
+        yield False
+        return
+    setattr(owner, name, blocks[:layer])
+    try:
+        yield True
+    finally:
+        setattr(owner, name, blocks)
+
+
+@torch.inference_mode()
+def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str] = (), *, layer: int | None = None,
+           batch_size: int = 128, max_length: int = 512, token_budget: int = 16384,
+           device: torch.device | None = None, normalize: bool = False, mixed_precision: str = "auto",
+           stats: dict[str, Any] | None = None) -> np.ndarray:
+    """Embed ``sentences``: float32 [N, H], the mean over the attention mask of ``hidden_states[layer]``.
+
+    ``model_or_encoder`` is a :class:`harness.modeling.LoadedModel` (tokenizer and device default to
+    its own) or a bare transformers encoder. ``layer`` defaults to :func:`default_layer`. Sentences
+    are tokenized once, truncated to ``max_length``, batched longest-first under ``batch_size`` and
+    ``token_budget`` padded tokens; rows come back in input order. Only the first ``layer`` blocks
+    run for BERT-style encoders. ``normalize`` L2-normalises the rows. When ``stats`` is a dict it
+    receives ``seconds``, ``sentences_per_s``, ``batches`` and ``batch_seconds`` (one per batch).
+    """
+    encoder = getattr(model_or_encoder, "encoder", model_or_encoder)
+    tokenizer = tokenizer if tokenizer is not None else model_or_encoder.tokenizer
+    device = device or getattr(model_or_encoder, "device", None) or next(encoder.parameters()).device
+    num_layers = int(encoder.config.num_hidden_layers)
+    layer = default_layer(num_layers) if layer is None else int(layer)
+    if not 0 <= layer <= num_layers:
+        raise ValueError(f"layer {layer} is out of range for a {num_layers}-layer encoder (0..{num_layers})")
+    start = time.perf_counter()
+    out = np.zeros((len(sentences), int(encoder.config.hidden_size)), dtype=np.float32)
+    ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"] if sentences else []
+    batches = length_sorted_batches([len(x) for x in ids], batch_size, token_budget)
+    pad_id = tokenizer.pad_token_id or 0
+    latencies: list[float] = []
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with _first_blocks(encoder, layer) as truncated:
+            for indices in batches:
+                t0 = time.perf_counter()
+                input_ids = pad_sequences([ids[i] for i in indices], pad_id).to(device)
+                mask = pad_sequences([[1] * len(ids[i]) for i in indices], 0).to(device)
+                with autocast_context(device, mixed_precision):
+                    output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=not truncated)
+                hidden = output.last_hidden_state if truncated else output.hidden_states[layer]
+                weights = mask.unsqueeze(-1).float()
+                pooled = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                out[indices] = pooled.cpu().numpy()
+                latencies.append(time.perf_counter() - t0)
+    finally:
+        encoder.train(was_training)
+    if normalize:
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+    if stats is not None:
+        seconds = time.perf_counter() - start
+        stats.update(seconds=seconds, sentences_per_s=len(sentences) / max(seconds, 1e-9),
+                     batches=len(batches), batch_seconds=latencies)
+    return out

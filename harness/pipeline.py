@@ -1,0 +1,397 @@
+"""The three-phase pipeline: load model -> intermediate training -> target training -> evaluation.
+
+Checkpoints are keyed by the content of their configuration, so a rerun (or another target, or
+another grid cell) reuses what exists; results are keyed the same way, so a rerun after a kill
+computes only the missing (task, language, split) cells.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .data import load_examples, training_task
+from .errors import HarnessError, TrainingError
+from .formats import get_format
+from .hparams import Hyperparams
+from .modeling import LoadedModel, load_head_state
+from .provenance import content_key, device_info, harness_info, library_versions
+from .registry import Registry
+from .results import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
+from .training import Reporter
+
+OVERWRITE_MODES = ("never", "only-missing", "always")
+
+
+@dataclass
+class RunRequest:
+    """Everything one ``harness eval`` needs; presets fill the fields the user did not set."""
+
+    model: str
+    targets: list[str]
+    intermediate: list[str] = field(default_factory=list)
+    languages: dict[str, list[str]] = field(default_factory=dict)
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    seed: int = 1
+    limit: int | None = None
+    data: str = "auto"
+    output_dir: Path = Path("runs")
+    log_samples: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)
+    intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
+    sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
+    overwrite: str = "only-missing"
+    keep_head: bool = False
+    device: str | None = None
+    revision: str | None = None
+    preset: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    results: list[dict[str, Any]] = field(default_factory=list)   # this run's and reused ones
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    computed: int = 0
+    skipped: int = 0
+    reused_checkpoints: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    results_file: Path | None = None
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def pick_device(name: str | None) -> torch.device:
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Pipeline:
+    def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
+                 log: Callable[[str], None] | None = None):
+        if request.overwrite not in OVERWRITE_MODES:
+            raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+        self.registry, self.request = registry, request
+        self.plugins = registry.plugins
+        self.reporter = reporter or Reporter()
+        self.log = log or (lambda message: None)
+        self.device = pick_device(request.device)
+        self.out = Path(request.output_dir)
+        # resolve every name before any work: unknown names fail fast, nothing half-done
+        self.targets = [registry.task(name) for name in request.targets]
+        self.intermediate = [registry.task(name) for name in request.intermediate]
+        for task in self.intermediate:
+            if task.spec.kind != "intermediate":
+                raise HarnessError(f"task '{task.name}' is a {task.spec.kind} task, not an intermediate task")
+            if not get_format(task.format).trainable:
+                raise HarnessError(f"task '{task.name}' has no training data and cannot be an intermediate task")
+        for task in self.targets:
+            if task.spec.kind != "target":
+                raise HarnessError(f"task '{task.name}' is an intermediate task; use it with --intermediate")
+        for name in request.languages:
+            if name not in request.targets:
+                raise HarnessError(f"languages given for '{name}', which is not among the targets")
+        self.languages = {t.name: registry.check_languages(t, request.languages.get(t.name) or t.languages())
+                          for t in self.targets}
+        for split in request.splits:
+            if split not in ("dev", "test"):
+                raise HarnessError(f"unknown split '{split}' (expected dev or test)")
+        for name in request.fraction:
+            if name not in request.intermediate:
+                raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
+        self.model_source = registry.resolve_model(request.model)
+        self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
+                               for t in self.targets}
+        base = Hyperparams()
+        for task in self.intermediate:
+            base = base.merged(task.spec.hparams)
+        self.intermediate_hparams = base.merged(request.intermediate_hparams or request.hparams, "--hparam")
+        self.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+    # -- keys ------------------------------------------------------------------------------------
+    def intermediate_key(self) -> str | None:
+        if not self.intermediate:
+            return None
+        r = self.request
+        return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
+                            "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
+                            "data": r.data, "sampling": r.sampling,
+                            "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate}})
+
+    def target_key(self, task) -> str:
+        r = self.request
+        return content_key({"start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
+                            "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
+                            "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
+                            "trained": get_format(task.format).trainable})
+
+    @property
+    def config_label(self) -> str:
+        names = "+".join(t.name for t in self.intermediate) or "baseline"
+        return f"{names}-{self.intermediate_key() or content_key({'m': self.request.model, 'r': self.request.revision}, 8)}"[:80]
+
+    # -- model states ---------------------------------------------------------------------------
+    def _load(self, source: str) -> LoadedModel:
+        model = self.plugins.load_model(model=source, device=self.device, revision=self.request.revision)
+        if model is None:
+            raise HarnessError(f"no plugin could load model '{self.request.model}'")
+        return model
+
+    def _from_checkpoint(self, directory: Path, heads: dict[str, Any]) -> LoadedModel:
+        model = self._load(str(directory / "encoder"))
+        model.provenance = json.loads((directory / "meta.json").read_text()).get("provenance", model.provenance)
+        for name, task in heads.items():
+            head = get_format(task.format).build_head(model.hidden_size, task)
+            state = load_head_state(directory, name)
+            if state is not None:
+                head.load_state_dict(state)
+            model.heads[name] = head.to(self.device)
+        return model
+
+    def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel, dict]:
+        """The encoder after intermediate training (trained once, then reused from disk)."""
+        key = self.intermediate_key()
+        if key is None:
+            model = self._load(self.model_source)
+            return model, {"key": None, "path": None, "reused": False}
+        directory = self.out / "checkpoints" / f"intermediate-{key}"
+        if LoadedModel.is_checkpoint(directory) and self.request.overwrite != "always":
+            self.log(f"reusing intermediate checkpoint {directory} ({'+'.join(t.name for t in self.intermediate)})")
+            summary.reused_checkpoints.append(str(directory))
+            meta = json.loads((directory / "meta.json").read_text())
+            train_stats["intermediate"] = meta.get("train")
+            return self._load(str(directory / "encoder")), {"key": key, "path": str(directory), "reused": True}
+        model = self._load(self.model_source)
+        examples = {}
+        for task in self.intermediate:
+            examples[task.name] = load_examples(self.plugins, task, "train", task.spec.train_language,
+                                                source=self.request.data, limit=self.request.limit,
+                                                fraction=self.request.fraction.get(task.name, 1.0),
+                                                seed=self.request.seed)
+        self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}")
+        stats = self.plugins.intermediate_train(model=model, tasks=self.intermediate, examples=examples,
+                                                hparams=self.intermediate_hparams, sampling=self.request.sampling,
+                                                seed=self.request.seed, log=self.reporter)
+        train_stats["intermediate"] = stats
+        model.save(directory, heads=tuple(t.name for t in self.intermediate),
+                   meta={"kind": "intermediate", "key": key, "train": stats, "provenance": model.provenance,
+                         "tasks": [t.name for t in self.intermediate]})
+        self.log(f"saved intermediate checkpoint {directory}")
+        return model, {"key": key, "path": str(directory), "reused": False}
+
+    def target_model(self, task, start_dir: str | None, summary: RunSummary,
+                     train_stats: dict[str, Any]) -> tuple[LoadedModel, dict]:
+        fmt = get_format(task.format)
+        key = self.target_key(task)
+        if not fmt.trainable:
+            model = self._load(str(Path(start_dir) / "encoder")) if start_dir else self._load(self.model_source)
+            return model, {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
+        directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
+        if LoadedModel.is_checkpoint(directory) and self.request.overwrite != "always":
+            self.log(f"reusing target checkpoint {directory}")
+            summary.reused_checkpoints.append(str(directory))
+            train_stats["target"] = json.loads((directory / "meta.json").read_text()).get("train")
+            return self._from_checkpoint(directory, {task.name: task}), {"key": key, "path": str(directory),
+                                                                         "reused": True, "trained": True}
+        model = self._load(str(Path(start_dir) / "encoder")) if start_dir else self._load(self.model_source)
+        if self.request.keep_head and start_dir:
+            self._carry_head(model, task, Path(start_dir))
+        source_task = training_task(task, self.registry.tasks)
+        examples = load_examples(self.plugins, source_task, "train", source_task.spec.train_language,
+                                 source=self.request.data, limit=self.request.limit, seed=self.request.seed)
+        self.log(f"target training {task.name} on {len(examples)} English examples"
+                 + (f" of {source_task.name}" if source_task is not task else ""))
+        stats = self.plugins.target_train(model=model, task=task, examples=examples,
+                                          hparams=self.target_hparams[task.name], seed=self.request.seed,
+                                          log=self.reporter)
+        train_stats["target"] = stats
+        model.save(directory, heads=(task.name,), meta={"kind": "target", "key": key, "task": task.name,
+                                                        "train": stats, "provenance": model.provenance})
+        return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
+
+    def _carry_head(self, model: LoadedModel, task, start_dir: Path) -> None:
+        """--keep-head: start the target head from a compatible intermediate head (e.g. SQuAD -> XQuAD)."""
+        fmt = get_format(task.format)
+        for inter in self.intermediate:
+            if inter.format != task.format:
+                continue
+            state = load_head_state(start_dir, inter.name)
+            head = fmt.build_head(model.hidden_size, task)
+            if state is not None and all(state[k].shape == v.shape for k, v in head.state_dict().items() if k in state) \
+                    and set(state) == set(head.state_dict()):
+                head.load_state_dict(state)
+                model.heads[task.name] = head.to(self.device)
+                self.log(f"target head of {task.name} starts from the {inter.name} head")
+                return
+        self.log(f"--keep-head: no compatible intermediate head for {task.name}; using a fresh head")
+
+    # -- run -------------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        with output_lock(self.out):
+            return self._run()
+
+    def _run(self) -> RunSummary:
+        start = time.perf_counter()
+        summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        previous = [r for r in read_records(summary.results_file) if r.get("type") == "result"]
+        if self.request.overwrite == "never" and previous:
+            raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
+        done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
+        writer = ResultsWriter(summary.results_file)
+        try:
+            plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
+                             for split in self.request.splits] for t in self.targets}
+            todo = {name: [c for c in cells if c[2] not in done] for name, cells in plan.items()}
+            for cells in plan.values():
+                for cell in cells:
+                    if cell[2] in done:
+                        summary.results.append(done[cell[2]])
+                        summary.skipped += 1
+            if summary.skipped:
+                self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
+            if any(todo.values()):
+                self._write(writer, self._run_record(), summary)
+                self._compute(todo, writer, summary)
+                self._write(writer, {"type": "run_end", "schema_version": SCHEMA_VERSION, "run_id": self.run_id,
+                                     "wall_seconds": round(time.perf_counter() - start, 3),
+                                     "n_results": summary.computed, "n_skipped": summary.skipped,
+                                     "n_errors": len(summary.errors)}, summary)
+        finally:
+            writer.close()
+        summary.wall_seconds = time.perf_counter() - start
+        return summary
+
+    def cell_key(self, task, language: str, split: str) -> str:
+        return content_key({"target": self.target_key(task), "language": language, "split": split})
+
+    def _compute(self, todo: dict[str, list], writer: ResultsWriter, summary: RunSummary) -> None:
+        train_stats: dict[str, Any] = {}
+        try:
+            _, inter = self.intermediate_model(summary, train_stats)
+        except Exception as exc:  # noqa: BLE001 - every target depends on it: record and stop
+            for task in self.intermediate:
+                self._error(writer, summary, task.name, None, None, "intermediate-train", exc)
+            return
+        start_dir = inter["path"]
+        for task in self.targets:
+            cells = todo[task.name]
+            if not cells:
+                continue
+            stats = dict(train_stats)
+            try:
+                model, target = self.target_model(task, start_dir, summary, stats)
+            except Exception as exc:  # noqa: BLE001 - isolate the task, go on with the others
+                self._error(writer, summary, task.name, None, None, "target-train", exc)
+                continue
+            for language, split, key in cells:
+                try:
+                    record = self._evaluate(model, task, language, split, key, inter, target, stats)
+                except Exception as exc:  # noqa: BLE001
+                    self._error(writer, summary, task.name, language, split, "evaluate", exc)
+                    continue
+                self._write(writer, record, summary)
+                summary.results.append(record)
+                summary.computed += 1
+            del model
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def _evaluate(self, model, task, language, split, key, inter, target, stats) -> dict[str, Any]:
+        r = self.request
+        examples = load_examples(self.plugins, task, split, language, source=r.data, limit=r.limit)
+        hparams = self.target_hparams[task.name]
+        context = {"load": lambda other_split: load_examples(self.plugins, task, other_split, language,
+                                                             source=r.data, limit=r.limit)}
+        output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
+                                       examples=examples, hparams=hparams, context=context)
+        self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
+                                                               if isinstance(v, (int, float))))
+        if r.log_samples:
+            self._log_samples(task, language, split, examples, output)
+        s = output.stats
+        record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
+                  "task": task.name, "language": language, "split": split, "metrics": output.metrics,
+                  "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
+                  "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
+                  "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None,
+                  "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,
+                                           "sampling": r.sampling},
+                  "examples_per_s": round(float(s.get("examples_per_s", 0.0)), 3),
+                  "latency_p50_ms": round(float(s.get("latency_p50_ms", 0.0)), 3),
+                  "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
+                  "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
+                  "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        if "peak_gpu_mb" in s:
+            record["peak_gpu_mb"] = float(s["peak_gpu_mb"])
+        return record
+
+    def _log_samples(self, task, language, split, examples, output) -> None:
+        by_id = {e["id"]: e for e in examples}
+        rows = []
+        for index, (ident, prediction) in enumerate(zip(output.ids, output.predictions)):
+            example = by_id.get(ident, {"id": ident})
+            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers")}
+            digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
+                                    .encode("utf-8")).hexdigest()
+            rows.append({"id": ident, "input_hash": digest, "prediction": prediction,
+                         "gold": output.golds[index] if index < len(output.golds) else None})
+        write_jsonl_atomic(self.out / "samples" / self.config_label / task.name / f"{split}-{language}.jsonl", rows)
+
+    # -- records ----------------------------------------------------------------------------------
+    def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
+        writer.write(record)
+        self.plugins.result_written(record)
+
+    def _error(self, writer, summary, task, language, split, phase, exc) -> None:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+        record = {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "task": task,
+                  "language": language, "split": split, "phase": phase, "error_type": type(exc).__name__,
+                  "message": one_line(exc), "time": utc_now()}
+        if not isinstance(exc, HarnessError):
+            record["traceback"] = traceback.format_exc(limit=-8)
+        self.log(f"[error] {task} {language or ''} {split or ''} {phase}: {record['message']}")
+        self._write(writer, record, summary)
+        summary.errors.append(record)
+
+    def _run_record(self) -> dict[str, Any]:
+        r = self.request
+        datasets = {}
+        for task in [*self.intermediate, *self.targets]:
+            spec = task.spec
+            datasets[task.name] = {"hub": asdict(spec.hub) if spec.hub else None,
+                                   "local": str(spec.local) if spec.local else None, "train_task": spec.train_task,
+                                   "spec_file": spec.source_file}
+        model_info = {"spec": r.model, "source": self.model_source, "revision": r.revision}
+        return {"type": "run", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "started": utc_now(),
+                "command": " ".join(shlex.quote(a) for a in sys.argv), "harness": harness_info(),
+                "versions": library_versions(),
+                "plugins": [{"name": i.name, "source": i.source, "origin": i.origin, "distribution": i.distribution,
+                             "version": i.version} for i in self.plugins.registered()],
+                "model": model_info, "device": device_info(self.device), "seed": r.seed,
+                "config": {"preset": r.preset, "intermediate": r.intermediate, "targets": r.targets,
+                           "languages": self.languages, "splits": r.splits, "data": r.data, "limit": r.limit,
+                           "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
+                           "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
+                           "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},
+                           "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None},
+                "datasets": datasets}

@@ -1,0 +1,186 @@
+"""The training loop shared by intermediate (single- or multi-task) and target training.
+
+AdamW with linear warmup/decay, gradient accumulation, length-grouped batches (little padding),
+mixed precision on GPU, all through ``accelerate`` so the same code runs on CPU, one or several GPUs.
+Multi-task: one shared encoder, one head per task; each step draws a task with probability
+proportional to its (capped) size ** (1 / temperature).
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import TrainingError
+from .formats import get_format
+from .hookspecs import hookimpl
+from .inference import autocast_context
+
+LOSS_CHECK_EVERY = 10  # steps between host syncs that check the loss is finite
+
+
+class Reporter:
+    """Progress sink; the CLI passes a rich progress bar, tests and the API a silent one."""
+
+    def __init__(self, log: Callable[[str], None] | None = None):
+        self.log = log or (lambda message: None)
+
+    def start(self, description: str, total: int) -> None:  # noqa: D102
+        pass
+
+    def advance(self, steps: int = 1, **fields: Any) -> None:  # noqa: D102
+        pass
+
+    def finish(self) -> None:  # noqa: D102
+        pass
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random,
+                           group: int = 50) -> list[list[int]]:
+    """Shuffle, sort within mega-batches of ``group`` batches by length, shuffle the batches:
+    random order, yet each batch holds examples of similar length (little padding)."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    mega = batch_size * group
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
+        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def mixing_weights(sizes: dict[str, int], temperature: float = 1.0, cap: int | None = None) -> dict[str, float]:
+    """Sampling probability of each task: (min(size, cap)) ** (1 / temperature), normalised."""
+    raw = {name: float(min(size, cap) if cap else size) ** (1.0 / temperature) for name, size in sizes.items()}
+    total = sum(raw.values())
+    return {name: value / total for name, value in raw.items()}
+
+
+def _batch_stream(lengths: list[int], batch_size: int, rng: random.Random) -> Iterator[list[int]]:
+    while True:  # a fresh length-grouped shuffle per pass over the data
+        yield from length_grouped_batches(lengths, batch_size, rng)
+
+
+def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
+                   temperature: float = 1.0, cap: int | None = None) -> list[tuple[str, list[int]]]:
+    """The whole run as a list of (task, example indices) steps, fixed by the seed."""
+    rng = random.Random(seed)
+    sizes = {name: len(values) for name, values in lengths.items()}
+    weights = mixing_weights(sizes, temperature, cap)
+    batches_per_epoch = sum(math.ceil((min(n, cap) if cap else n) / batch_size) for n in sizes.values())
+    total = max(1, round(epochs * batches_per_epoch))
+    streams = {name: _batch_stream(values, batch_size, random.Random(rng.random()))
+               for name, values in lengths.items()}
+    names = list(weights)
+    picks = rng.choices(names, weights=[weights[n] for n in names], k=total) if len(names) > 1 else names * total
+    return [(name, next(streams[name])) for name in picks]
+
+
+def _optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate, fused=torch.cuda.is_available() and
+                             next(model.parameters()).is_cuda)
+
+
+def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
+                seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train ``model.encoder`` plus one head per task in place; return statistics."""
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    reporter = reporter or Reporter()
+    sampling = sampling or {}
+    set_seed(seed)
+    device = model.device
+    formats = {task.name: get_format(task.format) for task in tasks}
+    features = {task.name: formats[task.name].featurize(examples[task.name], model.tokenizer, task,
+                                                        hparams.max_length, train=True) for task in tasks}
+    for task in tasks:
+        if task.name not in model.heads:
+            model.heads[task.name] = formats[task.name].build_head(model.hidden_size, task)
+    lengths = {name: [formats[name].length(f) for f in feats] for name, feats in features.items()}
+    schedule = build_schedule(lengths, hparams.batch_size, hparams.epochs, seed,
+                              float(sampling.get("temperature", 1.0)), sampling.get("cap"))
+    precision = "no"
+    if device.type == "cuda" and hparams.mixed_precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
+        precision = "bf16"
+    elif device.type == "cuda" and hparams.mixed_precision == "fp16":
+        precision = "fp16"
+    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu",
+                              gradient_accumulation_steps=hparams.grad_accum)
+    task_model = model.task_model(*[task.name for task in tasks])
+    optimizer = _optimizer(task_model, hparams.learning_rate, hparams.weight_decay)
+    optimizer_steps = math.ceil(len(schedule) / hparams.grad_accum)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(hparams.warmup_ratio * optimizer_steps),
+                                                optimizer_steps)
+    task_model, optimizer, scheduler = accelerator.prepare(task_model, optimizer, scheduler)
+    # shard the schedule when several processes train data-parallel
+    schedule = schedule[accelerator.process_index::accelerator.num_processes]
+    pad_id = model.tokenizer.pad_token_id or 0
+    task_model.train()
+    running = torch.zeros((), device=accelerator.device)
+    recent: list[float] = []
+    seen = pending = 0
+    start = time.perf_counter()
+    reporter.start(f"training {'+'.join(t.name for t in tasks)}", len(schedule))
+    try:
+        for step, (name, indices) in enumerate(schedule, start=1):
+            batch = formats[name].collate([features[name][i] for i in indices], pad_id)
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            with accelerator.accumulate(task_model), autocast_context(accelerator.device, hparams.mixed_precision):
+                loss = task_model(batch, name)["loss"]
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and hparams.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(task_model.parameters(), hparams.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            running += loss.detach().float()
+            seen += len(indices)
+            pending += 1
+            if step % LOSS_CHECK_EVERY == 0 or step == len(schedule):
+                value = running.item() / pending
+                running.zero_()
+                pending = 0
+                if not math.isfinite(value):
+                    raise TrainingError(f"training {'+'.join(t.name for t in tasks)}: loss became "
+                                        f"{value} near step {step}; lower the learning rate or check the data")
+                recent.append(value)
+                reporter.advance(0, loss=value)
+            reporter.advance(1)
+    finally:
+        reporter.finish()
+    seconds = time.perf_counter() - start
+    task_model.eval()
+    return {"steps": len(schedule), "optimizer_steps": optimizer_steps, "seconds": round(seconds, 3),
+            "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
+            "final_loss": recent[-1] if recent else None,
+            "task_sizes": {name: len(f) for name, f in features.items()},
+            "mixing": mixing_weights({n: len(f) for n, f in features.items()},
+                                     float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
+
+
+@hookimpl(trylast=True)
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log):
+    return train_model(model, tasks, examples, hparams, seed, sampling, log)
+
+
+@hookimpl(trylast=True)
+def harness_target_train(model, task, examples, hparams, seed, log):
+    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log)

@@ -1,0 +1,61 @@
+"""Adversarial NLI (``facebook/anli``), rounds combined.
+
+Hub columns: ``uid``, ``premise``, ``hypothesis``, ``label`` (0 entailment, 1 neutral,
+2 contradiction), ``reason``. The hub has one split per round (``train_r1`` .. ``test_r3``); the
+harness split ``train`` reads ``train_r{n}`` for every round ``n`` in ``options.rounds`` (default
+1, 2, 3), ``dev`` reads ``dev_r{n}`` and ``test`` reads ``test_r{n}``. Local sample files
+(``train-en.jsonl``, ``dev-en.jsonl``) already hold rows of several rounds and are read as they are.
+"""
+from __future__ import annotations
+
+from harness import Task, hookimpl
+from harness.errors import DataError
+
+DEFAULT_ROUNDS = (1, 2, 3)
+
+
+class ANLI(Task):
+    name = "anli"
+    format = "classification"
+
+    def rounds(self) -> list[int]:
+        rounds = self.spec.options.get("rounds", DEFAULT_ROUNDS)
+        if isinstance(rounds, int) and not isinstance(rounds, bool):
+            rounds = [rounds]
+        if (not isinstance(rounds, (list, tuple)) or not rounds
+                or any(isinstance(r, bool) or r not in (1, 2, 3) for r in rounds)):
+            raise DataError(f"task '{self.name}': options.rounds must be a non-empty list of 1, 2, 3; "
+                            f"got {rounds!r}", field="options.rounds")
+        return list(dict.fromkeys(rounds))
+
+    def to_example(self, row, split, language):
+        label = row["label"]
+        labels = self.spec.labels or []
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
+            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
+        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": labels[label]}
+        if row.get("uid") is not None:
+            example["id"] = str(row["uid"])
+        return example
+
+    def hub_splits(self, split: str) -> list[str]:
+        """The hub splits that make up harness split ``split``: ``<prefix>_r<n>`` per round."""
+        prefix = self.spec.splits.get(split, split)
+        return [f"{prefix}_r{n}" for n in self.rounds()]
+
+    def hub_rows(self, split, language):
+        import datasets
+
+        hub = self.spec.hub
+        if hub is None:
+            raise DataError(f"task '{self.name}' declares no hub source", field="hub")
+        for hub_split in self.hub_splits(split):
+            dataset = datasets.load_dataset(hub.path, hub.name, split=hub_split, revision=hub.revision)
+            where = f"hub:{hub.path}[{hub_split}]"
+            for number, row in enumerate(dataset, start=1):
+                yield where, number, row
+
+
+@hookimpl
+def harness_register_tasks(register):
+    register(ANLI())

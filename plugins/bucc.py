@@ -1,0 +1,69 @@
+"""BUCC 2018 bitext mining (XTREME): find the translation pairs hidden in two monolingual corpora.
+
+The hub's ``bucc18`` configs hold only the gold pairs, which is not enough to mine, so this task
+reads the original BUCC 2018 files from the ``local`` directory (or --data-dir):
+``<lang>-en.<split>.<lang>`` and ``<lang>-en.<split>.en`` (lines ``id<TAB>sentence``) and
+``<lang>-en.<split>.gold`` (lines ``source id<TAB>English id``). As XTREME, the ``sample`` split is
+dev (threshold tuning) and ``training`` is test (tasks.yaml ``splits``).
+"""
+from __future__ import annotations
+
+from harness import Task, hookimpl
+from harness.errors import DataError
+
+
+class BUCC(Task):
+    name = "bucc"
+    format = "retrieval"
+    retrieval = "mine"
+
+    def to_example(self, row, split, language):
+        if row["side"] == "gold":
+            return {"id": f"gold:{row['source_id']}:{row['target_id']}", "side": "gold",
+                    "source_id": row["source_id"], "target_id": row["target_id"]}
+        return {"id": row["sentence_id"], "side": row["side"], "text": row["text"]}
+
+    def hub_rows(self, split, language):
+        raise DataError("BUCC 2018 is not on the hub in a form that can be mined (google/xtreme's "
+                        "bucc18 configs only hold the gold pairs): download the sample and training "
+                        "data from https://comparable.limsi.fr/bucc2018/ and point the task's `local` "
+                        "(or --data-dir) at the directory holding <lang>-en.<split>.{<lang>,en,gold}",
+                        field="hub")
+
+    def local_rows(self, split, language):
+        if self.spec.local is None:
+            raise DataError(f"task '{self.name}' declares no local directory", field="local")
+        name = self.spec.splits.get(split, split)
+        prefix = self.spec.local / f"{language}-en.{name}"
+        known: dict[str, set[str]] = {}
+        for side, suffix in (("source", language), ("target", "en")):
+            known[side] = set()
+            for path, number, fields in _tsv(prefix.with_name(f"{prefix.name}.{suffix}"), 2):
+                known[side].add(fields[0])
+                yield path, number, {"side": side, "sentence_id": fields[0], "text": fields[1]}
+        for path, number, fields in _tsv(prefix.with_name(f"{prefix.name}.gold"), 2):
+            for value, side, field in ((fields[0], "source", "source_id"), (fields[1], "target", "target_id")):
+                if value not in known[side]:
+                    raise DataError(f"unknown {side} sentence id {value!r}", file=path, row=number, field=field)
+            yield path, number, {"side": "gold", "source_id": fields[0], "target_id": fields[1]}
+
+
+def _tsv(path, width):
+    """(file, row number, fields) of a tab-separated file with ``width`` columns."""
+    if not path.exists():
+        raise DataError(f"missing BUCC 2018 file (expected {path})", file=str(path))
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            fields = line.split("\t", width - 1)
+            if len(fields) != width or not all(f.strip() for f in fields):
+                raise DataError(f"expected {width} tab-separated non-empty fields, got {len(fields)}",
+                                file=str(path), row=number)
+            yield str(path), number, [f.strip() for f in fields]
+
+
+@hookimpl
+def harness_register_tasks(register):
+    register(BUCC())

@@ -1,0 +1,29 @@
+"""PAN-X (WikiANN as split by XTREME): named entity recognition with PER, ORG and LOC in IOB2.
+
+Hub layout (``google/xtreme``): config ``PAN-X.<lang>`` per language, columns ``tokens`` (list of
+str), ``ner_tags`` (list of ClassLabel ints, names in :data:`NER_TAGS` order) and ``langs`` (the
+language code repeated per token, unused). Local sample rows use the same schema.
+"""
+from __future__ import annotations
+
+from harness import Task, hookimpl
+from harness.formats.tagging import class_names
+
+#: the ClassLabel names of ``ner_tags`` on the hub, in code order
+NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+
+
+class PANX(Task):
+    name = "panx"
+    format = "tagging"
+
+    def to_example(self, row, split, language):
+        example = {"tokens": row["tokens"], "tags": class_names(row["ner_tags"], NER_TAGS, "ner_tags")}
+        if row.get("id") is not None:
+            example["id"] = str(row["id"])
+        return example
+
+
+@hookimpl
+def harness_register_tasks(register):
+    register(PANX())

@@ -1,0 +1,34 @@
+"""Tatoeba (XTREME): English sentences retrieve their translation among the other language's.
+
+Hub: ``google/xtreme``, config ``tatoeba.<iso 639-3>`` (one ``validation`` split, columns
+source_sentence = the non-English side, target_sentence = English, source_lang, target_lang).
+"""
+from __future__ import annotations
+
+from harness import Task, hookimpl
+
+#: XTREME's 2-letter codes -> the 3-letter codes of the hub configs (XTREME's ``lang3_dict``)
+ISO3 = {"ar": "ara", "he": "heb", "vi": "vie", "id": "ind", "jv": "jav", "tl": "tgl", "eu": "eus",
+        "ml": "mal", "ta": "tam", "te": "tel", "af": "afr", "nl": "nld", "de": "deu", "el": "ell",
+        "bn": "ben", "hi": "hin", "mr": "mar", "ur": "urd", "fa": "pes", "fr": "fra", "it": "ita",
+        "pt": "por", "es": "spa", "bg": "bul", "ru": "rus", "ja": "jpn", "ka": "kat", "ko": "kor",
+        "th": "tha", "sw": "swh", "zh": "cmn", "kk": "kaz", "tr": "tur", "et": "est", "fi": "fin",
+        "hu": "hun"}
+
+
+class Tatoeba(Task):
+    name = "tatoeba"
+    format = "retrieval"
+    retrieval = "search"
+
+    def to_example(self, row, split, language):
+        # hub rows keep the files' trailing newlines
+        return {"source": row["source_sentence"].strip(), "target": row["target_sentence"].strip()}
+
+    def hub_rows(self, split, language):
+        return super().hub_rows(split, ISO3.get(language, language))
+
+
+@hookimpl
+def harness_register_tasks(register):
+    register(Tatoeba())
