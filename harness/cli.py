@@ -314,9 +314,71 @@ def plugins_command(env: Env, as_json: bool) -> None:
     out.print(table)
 
 
+@cli.command("score")
+@click.option("--predictions", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Submission folder: <task>/test-<lang>.tsv|json.")
+@click.option("--labels", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Gold folder in the same layout.")
+@click.option("--version", "version", type=click.Choice(["xtreme", "xtreme-r"]), default="xtreme", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here.")
+@common_options
+def score_command(env: Env, predictions: str, labels: str, version: str, output: str | None) -> None:
+    """Score a leaderboard submission folder exactly as XTREME's official evaluation does."""
+    import json
+
+    from .xtreme import score_folder, write_report
+
+    try:
+        report = score_folder(predictions, labels, version=version)
+    except (FileNotFoundError, ValueError, AssertionError) as exc:
+        raise HarnessError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    if output:
+        write_report(report, output)
+        out.print(f"report: {output}", highlight=False)
+    click.echo(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=2))
+
+
+@cli.command("export-xtreme")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--labels-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the gold labels in the same layout (for `harness score`).")
+@click.option("--config", default=None, help="Which configuration of the run (samples/<config>) to export.")
+@click.option("--split", default="test", show_default=True)
+@common_options
+def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None, config: str | None,
+                   split: str) -> None:
+    """Write a run's predictions (logged with --log-samples) in the XTREME submission layout."""
+    from .xtreme import export_predictions
+
+    bucc_gold = None
+    if labels_dir:
+        bucc = env.registry().tasks.get("bucc")
+        bucc_gold = str(bucc.spec.local) if bucc is not None and bucc.spec.local else None
+    try:
+        written = export_predictions(run_dir, out_dir, with_labels_dir=labels_dir, split=split,
+                                     bucc_gold=bucc_gold, config=config)
+    except (FileNotFoundError, ValueError) as exc:
+        raise HarnessError(f"{exc} (was the run made with --log-samples?)") from None
+    if not written:
+        raise HarnessError(f"no per-example predictions under {run_dir}: rerun `harness eval` with --log-samples")
+    for task, langs in written.items():
+        out.print(f"{task}: {', '.join(langs)}", highlight=False)
+
+
 def main() -> None:
     logging.basicConfig(format="%(levelname)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # harness_register_commands: installed plugins and $HARNESS_PLUGINS (the command line is not parsed
+    # yet); plugins that fail to import are reported by the subcommand, as usual.
+    from .plugins import load_plugins
+    logging.getLogger("harness").setLevel(logging.ERROR)
+    plugins = load_plugins()
+    plugins.call_each("harness_register_commands", cli=cli)
+    for info in plugins.failures:
+        if info.error and info.error.startswith("harness_register_commands"):
+            console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
+                          highlight=False, soft_wrap=True)
     cli(prog_name="harness")
 
 

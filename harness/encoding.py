@@ -64,7 +64,7 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
     run for BERT-style encoders. ``normalize`` L2-normalises the rows. When ``stats`` is a dict it
     receives ``seconds``, ``sentences_per_s``, ``batches`` and ``batch_seconds`` (one per batch).
     """
-    encoder = getattr(model_or_encoder, "encoder", model_or_encoder)
+    encoder = model_or_encoder if isinstance(model_or_encoder, nn.Module) else model_or_encoder.encoder
     tokenizer = tokenizer if tokenizer is not None else model_or_encoder.tokenizer
     device = device or getattr(model_or_encoder, "device", None) or next(encoder.parameters()).device
     num_layers = int(encoder.config.num_hidden_layers)

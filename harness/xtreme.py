@@ -395,13 +395,45 @@ def _write_task_file(task: str, rows: list[dict[str, Any]], key: str, path: Path
                 f.write(f"{text}\n")
 
 
+def find_samples_dir(path: str | os.PathLike, config: str | None = None) -> Path:
+    """The folder holding ``<task>/<split>-<lang>.jsonl`` logs, given that folder itself, a run folder
+    (``<run>/samples/<config label>/<task>/...``, as the pipeline writes them) or its ``samples``
+    folder. With several configuration labels under ``samples``, ``config`` picks one."""
+    def has_tasks(folder: Path) -> bool:
+        return any(p.is_dir() and p.name in HARNESS_TO_XTREME for p in folder.iterdir())
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if config is not None:
+        for candidate in (folder / config, folder / "samples" / config):
+            if candidate.is_dir():
+                return candidate
+        raise FileNotFoundError(f"{folder}: no samples for configuration {config!r}")
+    if has_tasks(folder):
+        return folder
+    if (folder / "samples").is_dir():
+        folder = folder / "samples"
+        if has_tasks(folder):
+            return folder
+    labels = sorted(p for p in folder.iterdir() if p.is_dir() and has_tasks(p))
+    if len(labels) == 1:
+        return labels[0]
+    if not labels:
+        raise FileNotFoundError(f"{Path(path)}: no per-example logs of XTREME tasks found "
+                                "(was the run made with --log-samples?)")
+    raise ValueError(f"{Path(path)}: samples of several configurations ("
+                     + ", ".join(p.name for p in labels) + "); pick one with config=")
+
+
 def export_predictions(samples_dir: str | os.PathLike, out_dir: str | os.PathLike,
                        with_labels_dir: str | os.PathLike | None = None, split: str = "test",
-                       bucc_gold: Callable[[str], Iterable[str]] | str | os.PathLike | None = None
-                       ) -> dict[str, list[str]]:
+                       bucc_gold: Callable[[str], Iterable[str]] | str | os.PathLike | None = None,
+                       config: str | None = None) -> dict[str, list[str]]:
     """Write the submission layout ``<out_dir>/<xtreme task>/test-<lang>.<suffix>`` from the
-    per-example logs ``<samples_dir>/<task>/<split>-<lang>.jsonl`` (``samples_dir`` may also be the
-    run folder holding ``samples/``).
+    per-example logs ``<samples_dir>/<task>/<split>-<lang>.jsonl``; ``samples_dir`` may also be the run
+    folder or its ``samples/`` folder, with one level of configuration labels (``config`` picks one
+    when there are several, see ``find_samples_dir``).
 
     Per-line fields: ``id``, ``prediction``, ``gold``. Classification: label strings; tagging: tag
     lists (written one tag a line, a blank line after each sentence); QA: answer text (gold: list of
@@ -414,10 +446,7 @@ def export_predictions(samples_dir: str | os.PathLike, out_dir: str | os.PathLik
     file of tab-separated pairs: ``test-<lang>.tsv`` or BUCC's ``<lang>-en.<split>.gold``); without it BUCC labels are
     not written. Tasks without an XTREME name are skipped. Returns {xtreme task: [languages]}.
     """
-    samples = Path(samples_dir)
-    if not any(p.is_dir() and p.name in HARNESS_TO_XTREME for p in samples.iterdir()) \
-            and (samples / "samples").is_dir():
-        samples = samples / "samples"
+    samples = find_samples_dir(samples_dir, config)
     out = Path(out_dir)
     labels_out = Path(with_labels_dir) if with_labels_dir is not None else None
     written: dict[str, list[str]] = {}

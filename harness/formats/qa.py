@@ -198,7 +198,8 @@ class ExtractiveQA(Format):
         for example_index, example in enumerate(examples):
             best_score, best_span = -np.inf, None
             for index in by_example.get(example_index, []):
-                span = self._best_span(np.asarray(logits[index]), features[index]["offsets"], n_best, max_answer)
+                span = self._best_span(np.asarray(logits[index]), features[index]["offsets"], example["context"],
+                                       n_best, max_answer)
                 if span is not None and span[0] > best_score:
                     best_score, best_span = span
             if best_span is None:
@@ -208,8 +209,11 @@ class ExtractiveQA(Format):
         return predictions
 
     @staticmethod
-    def _best_span(logits: np.ndarray, offsets: list, n_best: int,
+    def _best_span(logits: np.ndarray, offsets: list, context: str, n_best: int,
                    max_answer: int) -> tuple[float, tuple[int, int]] | None:
+        """(score, (char start, char end)) of the best valid span of one window, or None. Valid: both
+        ends are context tokens, end >= start, at most ``max_answer`` tokens, not only whitespace
+        (sentencepiece tokenizers have tokens that cover just a space)."""
         length = min(len(offsets), logits.shape[0])
         start_logits, end_logits = logits[:length, 0], logits[:length, 1]
         starts = np.argsort(start_logits)[::-1][:n_best]
@@ -222,7 +226,7 @@ class ExtractiveQA(Format):
                 if offsets[e] is None or e < s or e - s + 1 > max_answer:
                     continue
                 score = float(start_logits[s] + end_logits[e])
-                if best is None or score > best[0]:
+                if (best is None or score > best[0]) and context[offsets[s][0]:offsets[e][1]].strip():
                     best = (score, (offsets[s][0], offsets[e][1]))
         return best
 

@@ -84,7 +84,8 @@ class Retrieval(Format):
                 output = self._mine(embed, examples, options, context)
         seconds = time.perf_counter() - start
         output.stats = {**output.stats, "seconds": seconds, "examples_per_s": len(examples) / max(seconds, 1e-9),
-                        "sentences_encoded": counted[0], "layer": layer,
+                        "sentences_encoded": counted[0], "sentences_per_s": counted[0] / max(seconds, 1e-9),
+                        "layer": layer,
                         **latency_stats(batch_stats), **memory.stats()}
         return output
 

@@ -1,0 +1,289 @@
+"""``harness grid``: the baseline and every (intermediate task x target) pair, for several seeds.
+
+One :class:`~harness.pipeline.Pipeline` runs per (intermediate configuration, seed) with all the
+targets, so each intermediate model is trained once and then fine-tuned for every target. The
+configurations are the baseline (no intermediate task), each intermediate task alone and, with
+``--multi-task``, one multi-task model over all of them. Every cell writes to the same output
+directory and ``results.jsonl``; the pipeline's content keys make a rerun skip finished cells and
+reuse saved checkpoints, so an interrupted grid resumes where it stopped. A failing cell becomes an
+error record and the grid goes on; the command exits non-zero at the end with a summary.
+
+This module must not import :mod:`harness.cli` at import time: the CLI imports it to register the
+command (and ``python -m harness.cli`` would load the CLI module twice through that cycle).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import HarnessError, LockedError
+
+GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
+
+
+class SharedOptionsCommand(click.Command):
+    """A click command that receives :func:`harness.cli.common_options` (--plugins, --tasks-file,
+    --disable-plugin, --strict-plugins, --debug) and its ``Env`` when first used.
+
+    The options are bound lazily because :mod:`harness.cli` imports the modules defining these
+    commands; the callback is called as ``callback(env, **options)`` like the CLI's own commands.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._shared_bound = False
+
+    def _bind_shared(self) -> None:
+        if self._shared_bound:
+            return
+        from .cli import common_options
+
+        wrapped = common_options(self.callback)
+        self.params.extend(reversed(getattr(wrapped, "__click_params__", [])))
+        self.callback = wrapped
+        self._shared_bound = True
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        self._bind_shared()
+        return super().get_params(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        self._bind_shared()
+        return super().invoke(ctx)
+
+
+# --------------------------------------------------------------------------------- planning
+def grid_configs(intermediate: list[str], multi_task: bool) -> list[list[str]]:
+    """Baseline, each intermediate task alone, and (``multi_task``) all of them together."""
+    unique = list(dict.fromkeys(intermediate))
+    configs: list[list[str]] = [[]] + [[name] for name in unique]
+    if multi_task and len(unique) > 1:
+        configs.append(unique)
+    return configs
+
+
+def parse_seeds(value: str | None) -> list[int]:
+    seeds = []
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            seeds.append(int(part))
+        except ValueError:
+            raise HarnessError(f"--seeds '{value}': expected comma-separated integers") from None
+    return list(dict.fromkeys(seeds))
+
+
+def config_name(intermediate: list[str]) -> str:
+    return "+".join(intermediate) or "baseline"
+
+
+@dataclass
+class GridStep:
+    """One pipeline of the grid: an intermediate configuration and a seed, all targets."""
+
+    intermediate: list[str]
+    seed: int
+    request: Any
+    pipeline: Any
+
+
+@dataclass
+class GridSummary:
+    steps: list[GridStep] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    computed: int = 0
+    skipped: int = 0
+    wall_seconds: float = 0.0
+    results_file: Path | None = None
+    splits: list[str] = field(default_factory=list)
+
+
+def plan_grid(registry, options: dict[str, Any], reporter=None,
+              log: Callable[[str], None] | None = None) -> list[GridStep]:
+    """Build (and validate, before any work) one RunRequest + Pipeline per (configuration, seed).
+
+    ``options`` are the eval options (see :func:`harness.cli.build_request`) plus ``seeds`` and
+    ``multi_task``; ``intermediate`` is the list of tasks the grid crosses with the targets.
+    """
+    from .cli import build_request, split_list
+    from .pipeline import Pipeline
+
+    preset = registry.preset(options["preset"]) if options.get("preset") else None
+    intermediate = (split_list(options["intermediate"]) if options.get("intermediate") is not None
+                    else list(preset.intermediate if preset else []))
+    seeds = parse_seeds(options.get("seeds")) or list(preset.seeds if preset and preset.seeds else [1])
+    multi_task = bool(options.get("multi_task")) or bool(preset and preset.multi_task)
+    for value in options.get("fractions") or ():
+        task = value.rpartition("=")[0]
+        if task and task not in intermediate:
+            raise HarnessError(f"--intermediate-fraction names '{task}', which is not among the intermediate tasks")
+    steps = []
+    for seed in seeds:
+        for config in grid_configs(intermediate, multi_task):
+            cell_options = {**options, "intermediate": ",".join(config), "seed": seed}
+            request = build_request(registry, cell_options)
+            request.fraction = {name: f for name, f in request.fraction.items() if name in config}
+            if len(config) < 2:
+                request.sampling = {}  # temperature and cap only matter for a multi-task model
+            steps.append(GridStep(config, seed, request, Pipeline(registry, request, reporter=reporter, log=log)))
+    return steps
+
+
+def _grid_error(step: GridStep, exc: BaseException) -> dict[str, Any]:
+    from .pipeline import SCHEMA_VERSION, one_line, utc_now
+
+    return {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": step.pipeline.run_id,
+            "task": config_name(step.intermediate), "language": None, "split": None, "phase": GRID_PHASE,
+            "error_type": type(exc).__name__, "message": one_line(exc), "time": utc_now(),
+            "model": step.request.model, "intermediate": list(step.intermediate), "seed": step.seed}
+
+
+def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | None = None,
+             progress: Callable[[str], None] | None = None, reporter=None) -> GridSummary:
+    """Run the whole grid; finished cells are skipped, checkpoints reused. Never raises for a
+    failing cell (an error record is written instead); a locked output directory aborts."""
+    from .results import ResultsWriter, output_lock, read_records
+
+    log = log or (lambda message: None)
+    progress = progress or log
+    started = time.perf_counter()
+    overwrite = options.get("overwrite") or "only-missing"
+    steps = plan_grid(registry, {**options, "overwrite": "only-missing" if overwrite == "never" else overwrite},
+                      reporter=reporter, log=log)
+    summary = GridSummary(steps=steps)
+    if not steps:
+        return summary
+    out = Path(steps[0].request.output_dir)
+    summary.results_file = out / "results.jsonl"
+    summary.splits = list(steps[0].request.splits)
+    if overwrite == "never" and any(r.get("type") == "result" for r in read_records(summary.results_file)):
+        raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
+    targets = steps[0].request.targets
+    total = len(steps) * len(targets)
+    done_cells = 0
+    for index, step in enumerate(steps, 1):
+        label = f"seed {step.seed} · {config_name(step.intermediate)}"
+        progress(f"[{index}/{len(steps)}] {label} → {', '.join(targets)}")
+        pipeline = step.pipeline
+        step_start = time.perf_counter()
+        try:
+            result = pipeline.run()
+        except LockedError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the grid
+            record = _grid_error(step, exc)
+            with output_lock(out):
+                writer = ResultsWriter(summary.results_file)
+                try:
+                    writer.write(record)
+                finally:
+                    writer.close()
+            summary.errors.append(record)
+            for target in targets:
+                done_cells += 1
+                progress(f"  cell {done_cells}/{total} {label} → {target}: failed ({record['error_type']}: "
+                         f"{record['message']})")
+            continue
+        summary.results.extend(result.results)
+        # the pipeline's error records name the task only: add the cell for the summary and report
+        summary.errors.extend({**e, "model": step.request.model, "intermediate": list(step.intermediate),
+                               "seed": step.seed} for e in result.errors)
+        summary.computed += result.computed
+        summary.skipped += result.skipped
+        seconds = time.perf_counter() - step_start
+        for target in targets:
+            done_cells += 1
+            progress(f"  cell {done_cells}/{total} {label} → {target}: "
+                     + _cell_status(registry, target, result, pipeline.run_id) + f" [{seconds:.1f}s]")
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _cell_status(registry, target: str, result, run_id: str) -> str:
+    from .report import metric_for
+
+    records = [r for r in result.results if r.get("task") == target]
+    errors = [e for e in result.errors if e.get("task") == target or e.get("phase") == "intermediate-train"]
+    values = []
+    for record in records:
+        name, scale = metric_for(registry, target, record.get("metrics") or {})
+        value = (record.get("metrics") or {}).get(name)
+        if isinstance(value, (int, float)):
+            values.append(float(value) * scale)
+    computed = sum(1 for r in records if r.get("run_id") == run_id)
+    parts = []
+    if values:
+        parts.append(f"{sum(values) / len(values):.1f} over {len(values)} language/split cell(s)")
+    parts.append(f"{computed} computed, {len(records) - computed} reused")
+    if errors:
+        parts.append(f"{len(errors)} failed")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------- command
+@click.command("grid", cls=SharedOptionsCommand)
+@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--intermediate", "-i", help="English intermediate tasks, comma-separated; each is crossed with "
+                                           "every target (and, with --multi-task, all together).")
+@click.option("--targets", "-t", help="Target tasks, comma-separated.")
+@click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
+@click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
+@click.option("--preset", "-p", help="A preset from tasks.yaml (e.g. demo, paper); options given here win.")
+@click.option("--languages", "-l", "languages", multiple=True, metavar="TASK=L1,L2",
+              help="Languages of a target (default: all of the task's languages).")
+@click.option("--splits", default=None, help="Evaluation splits, comma-separated (dev,test). Default: test.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--limit", type=int, default=None, help="At most N examples per task, split and language.")
+@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default=None,
+              help="Read the hub, local directories, or local when present (default).")
+@click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
+@click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold).")
+@click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter.")
+@click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE")
+@click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
+              help="Train on a deterministic fraction of the intermediate data.")
+@click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional).")
+@click.option("--cap", type=int, default=None, help="Multi-task: cap each task's size for sampling.")
+@click.option("--overwrite", type=click.Choice(["never", "only-missing", "always"]), default="only-missing",
+              show_default=True)
+@click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--revision", default=None, help="Hub revision of the model.")
+def grid_command(env, **options: Any) -> None:
+    """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
+    into one output directory; rerun the same command to resume an interrupted grid."""
+    from .cli import console, out, rich_reporter
+    from .report import build_report, render_table
+
+    registry = env.registry(options["data_dir"])
+    summary = run_grid(registry, options, reporter=rich_reporter(),
+                       log=lambda m: console.print(m, highlight=False, soft_wrap=True),
+                       progress=lambda m: console.print(f"[bold]{m}[/]", highlight=False, soft_wrap=True))
+    records = summary.results + summary.errors
+    for split in summary.splits:
+        report = build_report(records, split=split, metric_for_task=lambda task, metrics: _metric(registry, task, metrics))
+        render_table(report, out)
+    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
+              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False)
+    if summary.errors:
+        console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
+        for error in summary.errors:
+            where = " ".join(str(x) for x in (error.get("task"), error.get("language"), error.get("split")) if x)
+            console.print(f"[red]failed:[/] {where} {error.get('phase')}: {error.get('error_type')}: "
+                          f"{error.get('message')}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _metric(registry, task: str, metrics: dict[str, Any]) -> tuple[str, float]:
+    from .report import metric_for
+    return metric_for(registry, task, metrics)
