@@ -366,6 +366,13 @@ def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None,
         out.print(f"{task}: {', '.join(langs)}", highlight=False)
 
 
+from .grid import grid_command  # noqa: E402 - defined in their own modules, which import this one lazily
+from .report import report_command  # noqa: E402
+
+cli.add_command(grid_command)
+cli.add_command(report_command)
+
+
 def main() -> None:
     logging.basicConfig(format="%(levelname)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -203,3 +203,18 @@ def output_lock(directory: Path) -> Iterator[None]:
     finally:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         handle.close()
+
+
+def schema_markdown() -> str:
+    """The record format as a markdown table (the README embeds this text verbatim; a test checks)."""
+    lines = ["| record | field | type | required | meaning |", "|---|---|---|---|---|"]
+    for kind, fields_ in RECORD_FIELDS.items():
+        for name, (types, required, meaning) in fields_.items():
+            accepted = types if isinstance(types, tuple) else (types,)
+            shown = "/".join("null" if t is type(None) else t.__name__ for t in accepted)
+            lines.append(f"| {kind} | `{name}` | {shown} | {'yes' if required else 'no'} | {meaning} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(schema_markdown())

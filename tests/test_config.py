@@ -189,7 +189,7 @@ def test_new_preset_and_registry(tmp_path):
     assert preset.targets == ["xnli"] and preset.limit == 4 and preset.languages == {"xnli": ["de", "en"]}
     assert preset.hparams == {"epochs": 1}
     assert registry.tasks["xnli"].spec.languages == ["de", "en", "ru"]
-    assert "demo" in registry.config.presets or registry.config.presets   # built-in presets kept
+    assert "demo" in registry.config.presets   # built-in presets kept
 
 
 def test_task_of_a_missing_plugin_is_unavailable(tmp_path):

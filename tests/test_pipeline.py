@@ -164,3 +164,10 @@ def test_demo_preset_with_the_real_model(minilm_path, tmp_path):
     assert records[0]["model"]["source"].endswith("model")
     tatoeba = [r["metrics"]["accuracy"] for r in results if r["task"] == "tatoeba"]
     assert max(tatoeba) > 1 / 24  # a real encoder beats chance on parallel sentences
+
+
+def test_readme_documents_the_record_format_generated_from_code():
+    from harness.results import schema_markdown
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = readme.split("<!-- schema:begin -->\n", 1)[1].split("\n<!-- schema:end -->", 1)[0]
+    assert documented == schema_markdown()

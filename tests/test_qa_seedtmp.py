@@ -443,7 +443,7 @@ def test_head_shapes_masking_and_loss(tiny_model):
 def test_training_on_the_squad_sample_lowers_the_loss(tiny_model):
     from harness.data import load_examples
 
-    torch.manual_seed(2)
+    torch.manual_seed(3)
     reg = registry()
     task = reg.task("squad")
     examples = load_examples(reg.plugins, task, "train", "en", source="local")
@@ -468,7 +468,7 @@ def test_training_on_the_squad_sample_lowers_the_loss(tiny_model):
 def test_overfitting_a_few_questions_then_evaluating_finds_their_answers(tiny_model):
     """Train on three short examples until the loss is small: evaluate must then return their answers
     (exercises featurize -> collate -> head -> predict -> decode -> score end to end)."""
-    torch.manual_seed(2)
+    torch.manual_seed(3)
     task = make_task()
     examples = [example("Paris is the capital of France .", "Paris", "What is the capital of France ?", "a"),
                 example("The book was written by Jane Austen in 1813 .", "Jane Austen", "Who wrote the book ?", "b"),
@@ -497,7 +497,7 @@ def test_evaluate_on_a_sample_returns_em_f1_score(tiny_model, name, language):
     reg = registry()
     task = reg.task(name)
     examples = load_examples(reg.plugins, task, "test", language, source="local")
-    torch.manual_seed(2)
+    torch.manual_seed(3)
     tiny_model.heads[name] = FMT.build_head(tiny_model.hidden_size, task)
     result = ExtractiveQA().evaluate(tiny_model, task, examples, language, Hyperparams(max_length=128))
     assert set(result.metrics) == {"exact_match", "f1", "score"}

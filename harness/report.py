@@ -1,0 +1,605 @@
+"""``harness report``: paper-style tables of results JSONL files (baseline, each intermediate
+configuration, and its difference to the baseline), with exports and a heatmap.
+
+Aggregation, per model (never mixed):
+
+1. keep the latest ``result`` record per result key (by its ``time``, then file order);
+2. keep the records of one split; group by (intermediate configuration, target, seed, language),
+   where the configuration is ``'+'.join(intermediate)`` or ``baseline`` (with the intermediate
+   fraction and multi-task sampling added when they were set); when several keys fall into one
+   group (e.g. other hyperparameters), the latest wins and a note says how many were set aside;
+3. the primary metric of the target (``PRIMARY_METRIC`` of its tasks.yaml ``metric``, or
+   ``--metric``) on a 0-100 scale (QA EM/F1 already are; accuracy/F1 fractions are multiplied by 100);
+4. mean over languages per seed, then mean and sample standard deviation (n-1) over seeds;
+5. delta = configuration mean - baseline mean of the same target; the average column is the
+   mean over the row's targets, its delta the mean of the row's deltas.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import HarnessError
+from .grid import SharedOptionsCommand
+
+QA_METRICS = ("squad_em_f1", "mlqa_em_f1")   # tasks.yaml metrics whose scores are already 0-100
+BASELINE = "baseline"
+AVERAGE = "avg"
+
+MetricFor = Callable[[str, dict[str, Any]], tuple[str, float]]
+
+
+# --------------------------------------------------------------------------------- metric
+def metric_for(registry, task: str, metrics: dict[str, Any], override: str | None = None) -> tuple[str, float]:
+    """(metric name, factor to a 0-100 scale) of a target; tasks unknown to the registry are guessed
+    from the metric names (QA records carry ``exact_match``)."""
+    from .config import PRIMARY_METRIC
+
+    spec = None
+    if registry is not None:
+        known = registry.tasks.get(task)
+        if known is not None:
+            spec = known.spec
+        elif task in getattr(getattr(registry, "config", None), "specs", {}):
+            spec = registry.config.specs[task]
+    if spec is not None:
+        scale = 1.0 if spec.metric in QA_METRICS else 100.0
+        return override or PRIMARY_METRIC.get(spec.metric, "accuracy"), scale
+    is_qa = "exact_match" in metrics
+    if override:
+        return override, 1.0 if is_qa else 100.0
+    if is_qa:
+        return "f1", 1.0
+    for name in ("accuracy", "f1"):
+        if name in metrics:
+            return name, 100.0
+    return next(iter(metrics), "accuracy"), 100.0
+
+
+# --------------------------------------------------------------------------------- reading
+def results_path(value: str | Path) -> Path:
+    path = Path(value)
+    if path.is_dir():
+        path = path / "results.jsonl"
+    if not path.is_file():
+        raise HarnessError(f"no results file at '{value}' (expected a results JSONL file or an output "
+                           f"directory containing results.jsonl)")
+    return path
+
+
+def load_records(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """All complete records of the files, in order (a torn last line is skipped)."""
+    from .results import read_records
+
+    records: list[dict[str, Any]] = []
+    for value in paths:
+        path = results_path(value)
+        for record in read_records(path):
+            if isinstance(record, dict):
+                record.setdefault("_source", str(path))
+                records.append(record)
+    return records
+
+
+def config_label(record: dict[str, Any]) -> str:
+    """'+'.join(intermediate) or 'baseline', plus a non-default intermediate fraction or sampling."""
+    names = list(record.get("intermediate") or [])
+    label = "+".join(names) or BASELINE
+    if not names:
+        return label
+    data = record.get("data") or {}
+    extras = []
+    fractions = {k: v for k, v in (data.get("fraction") or {}).items() if k in names and float(v) != 1.0}
+    if fractions:
+        values = set(fractions.values())
+        if len(values) == 1 and len(fractions) == len(names):
+            extras.append(f"fraction {values.pop():g}")
+        else:
+            extras.append("fraction " + ",".join(f"{k}={v:g}" for k, v in fractions.items()))
+    sampling = data.get("sampling") or {}
+    if len(names) > 1:
+        if sampling.get("temperature") is not None:
+            extras.append(f"T={float(sampling['temperature']):g}")
+        if sampling.get("cap") is not None:
+            extras.append(f"cap={sampling['cap']}")
+    return label + (f" ({', '.join(extras)})" if extras else "")
+
+
+# --------------------------------------------------------------------------------- aggregation
+@dataclass
+class Score:
+    """A (configuration, target[, language]) cell: mean/std over seeds of the per-seed value."""
+
+    mean: float
+    std: float | None
+    seeds: dict[int, float]
+    languages: list[str] = field(default_factory=list)
+    delta: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "n_seeds": len(self.seeds),
+                "seeds": {str(k): v for k, v in sorted(self.seeds.items())}, "languages": self.languages,
+                "delta": self.delta}
+
+
+@dataclass
+class ModelReport:
+    model: str
+    targets: list[str]
+    configs: list[str]
+    metrics: dict[str, str]                                # target -> metric name
+    scores: dict[str, dict[str, Score]]                     # config -> target -> Score
+    averages: dict[str, Score]                              # config -> mean over its targets
+    by_language: dict[str, dict[str, dict[str, Score]]]     # target -> config -> language -> Score
+    languages: dict[str, list[str]]                         # target -> languages in order
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    split: str
+    metric: str | None
+    models: list[ModelReport]
+    errors: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _score(per_seed: dict[int, float], languages: list[str]) -> Score:
+    mean, std = _mean_std(list(per_seed.values()))
+    return Score(mean=mean, std=std, seeds=dict(sorted(per_seed.items())), languages=languages)
+
+
+def latest_results(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The latest result record per key (by ``time``, then order), and how many were replaced."""
+    latest: dict[str, tuple[tuple[str, int], dict[str, Any]]] = {}
+    replaced = 0
+    for index, record in enumerate(records):
+        if record.get("type") != "result" or "key" not in record:
+            continue
+        rank = (str(record.get("time") or ""), index)
+        if record["key"] in latest:
+            replaced += 1
+            if latest[record["key"]][0] > rank:
+                continue
+        latest[record["key"]] = (rank, record)
+    return [record for _, record in sorted(latest.values(), key=lambda item: item[0][1])], replaced
+
+
+def build_report(records: list[dict[str, Any]], split: str = "test", metric: str | None = None,
+                 metric_for_task: MetricFor | None = None) -> Report:
+    """Aggregate records (see the module docstring); ``metric_for_task(task, metrics)`` gives the
+    metric name and the factor to 0-100 (default: guessed from the metric names)."""
+    def resolve(task: str, metrics: dict[str, Any]) -> tuple[str, float]:
+        if metric_for_task is not None:
+            name, scale = metric_for_task(task, metrics)
+        else:
+            name, scale = metric_for(None, task, metrics)
+        return (metric or name), scale
+
+    results, _ = latest_results(records)
+    notes: list[str] = []
+    other_splits = sorted({r.get("split") for r in results if r.get("split") != split} - {None})
+    results = [r for r in results if r.get("split") == split]
+    if other_splits:
+        notes.append(f"showing split '{split}'; also present: {', '.join(other_splits)} (use --split)")
+    # model -> (config, target, seed, language) -> (rank, record)
+    cells: dict[str, dict[tuple[str, str, int, str], tuple[tuple[str, int], dict[str, Any]]]] = {}
+    set_aside: dict[str, int] = {}
+    for index, record in enumerate(results):
+        model = str(record.get("model"))
+        group = (config_label(record), str(record.get("task")), int(record.get("seed", 1)),
+                 str(record.get("language")))
+        rank = (str(record.get("time") or ""), index)
+        bucket = cells.setdefault(model, {})
+        if group in bucket:
+            set_aside[model] = set_aside.get(model, 0) + 1
+            if bucket[group][0] > rank:
+                continue
+        bucket[group] = (rank, record)
+    models = []
+    for model, bucket in cells.items():
+        models.append(_model_report(model, {g: r for g, (_, r) in bucket.items()}, resolve, set_aside.get(model, 0)))
+    return Report(split=split, metric=metric, models=models, errors=error_entries(records), notes=notes)
+
+
+def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, Any]],
+                  resolve: Callable[[str, dict[str, Any]], tuple[str, float]], set_aside: int) -> ModelReport:
+    targets: list[str] = []
+    configs: list[str] = []
+    languages: dict[str, list[str]] = {}
+    metrics: dict[str, str] = {}
+    values: dict[tuple[str, str, int, str], float] = {}
+    missing = 0
+    for (config, target, seed, language), record in cells.items():
+        if target not in targets:
+            targets.append(target)
+        if config not in configs:
+            configs.append(config)
+        if language not in languages.setdefault(target, []):
+            languages[target].append(language)
+        recorded = record.get("metrics") or {}
+        name, scale = resolve(target, recorded)
+        metrics.setdefault(target, name)
+        value = recorded.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            values[(config, target, seed, language)] = float(value) * scale
+        else:
+            missing += 1
+    order = {c: i for i, c in enumerate(configs)}
+    configs.sort(key=lambda c: (c != BASELINE, c.split(" (")[0].count("+"), order[c]))
+    scores: dict[str, dict[str, Score]] = {}
+    by_language: dict[str, dict[str, dict[str, Score]]] = {}
+    for config in configs:
+        for target in targets:
+            per_seed_langs: dict[int, dict[str, float]] = {}
+            for (c, t, seed, language), value in values.items():
+                if c == config and t == target:
+                    per_seed_langs.setdefault(seed, {})[language] = value
+            if not per_seed_langs:
+                continue
+            langs = [lang for lang in languages[target]
+                     if any(lang in per_lang for per_lang in per_seed_langs.values())]
+            per_seed = {seed: sum(v.values()) / len(v) for seed, v in per_seed_langs.items()}
+            scores.setdefault(config, {})[target] = _score(per_seed, langs)
+            for language in langs:
+                seeds = {seed: v[language] for seed, v in per_seed_langs.items() if language in v}
+                by_language.setdefault(target, {}).setdefault(config, {})[language] = _score(seeds, [language])
+    notes = []
+    base = scores.get(BASELINE, {})
+    for config, row in scores.items():
+        for target, score in row.items():
+            if config != BASELINE and target in base:
+                score.delta = score.mean - base[target].mean
+                if score.languages != base[target].languages:
+                    notes.append(f"{config} / {target}: languages differ from the baseline "
+                                 f"({','.join(score.languages)} vs {','.join(base[target].languages)})")
+                seeds_here, seeds_base = set(score.seeds), set(base[target].seeds)
+                if seeds_here != seeds_base:
+                    notes.append(f"{config} / {target}: seeds differ from the baseline "
+                                 f"({_seed_list(seeds_here)} vs {_seed_list(seeds_base)})")
+    for target, per_config in by_language.items():
+        base_lang = per_config.get(BASELINE, {})
+        for config, per_lang in per_config.items():
+            if config == BASELINE:
+                continue
+            for language, score in per_lang.items():
+                if language in base_lang:
+                    score.delta = score.mean - base_lang[language].mean
+    averages: dict[str, Score] = {}
+    for config, row in scores.items():
+        means = [row[t].mean for t in targets if t in row]
+        deltas = [row[t].delta for t in targets if t in row and row[t].delta is not None]
+        average = Score(mean=sum(means) / len(means), std=None, seeds={}, languages=[])
+        average.delta = sum(deltas) / len(deltas) if deltas else None
+        averages[config] = average
+        if len(means) < len(targets):
+            notes.append(f"{config}: average over {len(means)} of {len(targets)} targets")
+    if set_aside:
+        notes.append(f"{set_aside} result(s) for an already filled (configuration, target, seed, language) cell "
+                     f"with other settings were set aside (the latest is shown)")
+    if missing:
+        notes.append(f"{missing} result(s) lack the metric shown and were left out")
+    if BASELINE not in scores and scores:
+        notes.append("no baseline results: no differences shown")
+    return ModelReport(model=model, targets=targets, configs=[c for c in configs if c in scores], metrics=metrics,
+                       scores=scores, averages=averages, by_language=by_language,
+                       languages={t: [lang for lang in langs if any(lang in by_language.get(t, {}).get(c, {})
+                                                                      for c in configs)]
+                                  for t, langs in languages.items()},
+                       notes=notes)
+
+
+def _seed_list(seeds: set[int]) -> str:
+    return ",".join(str(s) for s in sorted(seeds)) or "-"
+
+
+def error_entries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Error records with the model, configuration and seed of their run, and whether a later
+    result for the same cell resolved them."""
+    runs = {r.get("run_id"): r for r in records if r.get("type") == "run"}
+    results = [r for r in records if r.get("type") == "result"]
+    entries = []
+    for error in records:
+        if error.get("type") != "error":
+            continue
+        run = runs.get(error.get("run_id")) or {}
+        config = run.get("config") or {}
+        model = error.get("model") or (run.get("model") or {}).get("spec")
+        intermediate = error.get("intermediate", config.get("intermediate"))
+        seed = error.get("seed", run.get("seed"))
+        entry = {"run_id": error.get("run_id"), "model": model,
+                 "intermediate": None if intermediate is None else ("+".join(intermediate) or BASELINE),
+                 "seed": seed, "task": error.get("task"), "language": error.get("language"),
+                 "split": error.get("split"), "phase": error.get("phase"), "error_type": error.get("error_type"),
+                 "message": error.get("message"), "time": error.get("time"), "resolved": False}
+        if model is not None and intermediate is not None:
+            targets = {r.get("task") for r in results}
+            for result in results:
+                if (result.get("model") == model and list(result.get("intermediate") or []) == list(intermediate)
+                        and result.get("seed") == seed and str(result.get("time") or "") > str(error.get("time") or "")
+                        and (error.get("task") not in targets or result.get("task") == error.get("task"))
+                        and error.get("language") in (None, result.get("language"))
+                        and error.get("split") in (None, result.get("split"))):
+                    entry["resolved"] = True
+                    break
+        entries.append(entry)
+    return entries
+
+
+# --------------------------------------------------------------------------------- rendering
+def fmt_score(score: Score | None, with_delta: bool = True) -> str:
+    if score is None:
+        return "—"
+    text = f"{score.mean:.1f}"
+    if score.std is not None:
+        text += f" ± {score.std:.1f}"
+    if with_delta and score.delta is not None:
+        text += f" ({score.delta:+.1f})"
+    return text
+
+
+def _header(model: ModelReport, report: Report) -> str:
+    metrics = sorted(set(model.metrics.values()))
+    seeds = sorted({s for row in model.scores.values() for score in row.values() for s in score.seeds})
+    return (f"{model.model} — split {report.split}, {'/'.join(metrics) or 'score'} (0-100), mean over languages"
+            f" then over {len(seeds)} seed(s) [{_seed_list(set(seeds))}]; (Δ vs. baseline)")
+
+
+def table_rows(model: ModelReport) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the main table: configurations x (targets + average)."""
+    header = ["intermediate", *model.targets, AVERAGE]
+    rows = []
+    for config in model.configs:
+        row = model.scores.get(config, {})
+        rows.append([config, *(fmt_score(row.get(t)) for t in model.targets), fmt_score(model.averages.get(config))])
+    return header, rows
+
+
+def language_rows(model: ModelReport, target: str) -> tuple[list[str], list[list[str]]]:
+    langs = model.languages.get(target, [])
+    header = ["intermediate", *langs, AVERAGE]
+    rows = []
+    per_config = model.by_language.get(target, {})
+    for config in model.configs:
+        if config not in per_config:
+            continue
+        cells = per_config[config]
+        rows.append([config, *(fmt_score(cells.get(lang)) for lang in langs),
+                     fmt_score(model.scores.get(config, {}).get(target))])
+    return header, rows
+
+
+def error_lines(report: Report) -> list[str]:
+    lines = []
+    for e in report.errors:
+        where = " ".join(str(x) for x in (e["task"], e["language"], e["split"]) if x)
+        cell = ", ".join(str(x) for x in (e["model"], e["intermediate"],
+                                          f"seed {e['seed']}" if e["seed"] is not None else None) if x)
+        lines.append(f"{where} [{e['phase']}] {e['error_type']}: {e['message']}"
+                     + (f" ({cell})" if cell else "") + (" — resolved by a later result" if e["resolved"] else ""))
+    return lines
+
+
+def render_table(report: Report, console, by_language: bool = False) -> None:
+    """Rich tables on ``console``: one per model (and per target with ``by_language``)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def cell(text: str) -> Text:
+        styled = Text(text)
+        if "(+" in text:
+            styled.stylize("green", text.index("(+"))
+        elif "(-" in text:
+            styled.stylize("red", text.index("(-"))
+        return styled
+
+    for model in report.models:
+        tables = [("", table_rows(model))]
+        if by_language:
+            tables += [(f" · {t} by language", language_rows(model, t)) for t in model.targets]
+        for suffix, (header, rows) in tables:
+            table = Table(title=_header(model, report) + suffix, title_justify="left")
+            for index, column in enumerate(header):
+                table.add_column(column, justify="left" if index == 0 else "right", style="bold" if index == 0 else None)
+            for row in rows:
+                table.add_row(row[0], *(cell(c) for c in row[1:]), style="dim" if row[0] == BASELINE else None)
+            console.print(table)
+        for note in model.notes:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if not report.models:
+        console.print(f"no results for split '{report.split}'", highlight=False)
+    if report.errors:
+        console.print(f"errors ({len(report.errors)}):", style="bold red", highlight=False)
+        for line in error_lines(report):
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
+def render_markdown(report: Report, by_language: bool = False) -> str:
+    def table(header: list[str], rows: list[list[str]]) -> list[str]:
+        esc = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
+        return ["| " + " | ".join(esc[0]) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|",
+                *("| " + " | ".join(row) + " |" for row in esc[1:])]
+
+    lines: list[str] = []
+    for model in report.models:
+        lines += [f"### {_header(model, report)}", "", *table(*table_rows(model)), ""]
+        if by_language:
+            for target in model.targets:
+                lines += [f"#### {target} by language", "", *table(*language_rows(model, target)), ""]
+        lines += [f"- note: {note}" for note in model.notes]
+        if model.notes:
+            lines.append("")
+    lines += [f"- note: {note}" for note in report.notes]
+    if not report.models:
+        lines.append(f"no results for split '{report.split}'")
+    if report.errors:
+        lines += ["", f"### Errors ({len(report.errors)})", ""] + [f"- {line}" for line in error_lines(report)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+CSV_FIELDS = ["model", "intermediate", "target", "language", "metric", "mean", "std", "n_seeds", "delta"]
+
+
+def render_csv(report: Report, by_language: bool = False) -> str:
+    """Long format: one row per (model, configuration, target, language); language 'avg' is the
+    mean over languages, target 'avg' the row's average column."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+
+    def row(model, config, target, language, metric, score: Score) -> None:
+        writer.writerow({"model": model.model, "intermediate": config, "target": target, "language": language,
+                         "metric": metric, "mean": round(score.mean, 4),
+                         "std": "" if score.std is None else round(score.std, 4),
+                         "n_seeds": len(score.seeds) or "", "delta": "" if score.delta is None else round(score.delta, 4)})
+
+    for model in report.models:
+        for config in model.configs:
+            for target in model.targets:
+                score = model.scores.get(config, {}).get(target)
+                if score is None:
+                    continue
+                row(model, config, target, AVERAGE, model.metrics[target], score)
+                if by_language:
+                    for language, lang_score in model.by_language.get(target, {}).get(config, {}).items():
+                        row(model, config, target, language, model.metrics[target], lang_score)
+            if config in model.averages:
+                row(model, config, AVERAGE, AVERAGE, "/".join(sorted(set(model.metrics.values()))),
+                    model.averages[config])
+    return buffer.getvalue()
+
+
+def report_dict(report: Report, by_language: bool = False) -> dict[str, Any]:
+    models = []
+    for model in report.models:
+        entry = {"model": model.model, "targets": model.targets, "metrics": model.metrics,
+                 "rows": [{"intermediate": config,
+                           "scores": {t: s.as_dict() for t, s in model.scores.get(config, {}).items()},
+                           "average": {"mean": model.averages[config].mean, "delta": model.averages[config].delta}}
+                          for config in model.configs],
+                 "notes": model.notes}
+        if by_language:
+            entry["by_language"] = {t: {c: {lang: s.as_dict() for lang, s in per_lang.items()}
+                                        for c, per_lang in per_config.items()}
+                                    for t, per_config in model.by_language.items()}
+        models.append(entry)
+    return {"split": report.split, "metric": report.metric or "primary", "scale": "0-100",
+            "models": models, "errors": report.errors, "notes": report.notes}
+
+
+def plot_deltas(report: Report, path: str | Path) -> Path:
+    """Heatmap of the differences to the baseline: configurations (rows) x targets + average
+    (columns), one panel per model, diverging colours centred on zero, values in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [m for m in report.models if BASELINE in m.scores and any(c != BASELINE for c in m.configs)]
+    if not panels:
+        raise HarnessError("nothing to plot: the heatmap needs baseline results and at least one "
+                           "intermediate configuration of the same model")
+    shapes = [(len([c for c in m.configs if c != BASELINE]), len(m.targets) + 1) for m in panels]
+    width = max(6.0, 1.3 * max(cols for _, cols in shapes) + 3.5)
+    heights = [max(2.2, 0.6 * rows + 1.9) for rows, _ in shapes]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, model in zip(axes[:, 0], panels):
+        configs = [c for c in model.configs if c != BASELINE]
+        columns = [*model.targets, AVERAGE]
+        data = np.full((len(configs), len(columns)), np.nan)
+        for i, config in enumerate(configs):
+            row = model.scores.get(config, {})
+            for j, target in enumerate(model.targets):
+                if target in row and row[target].delta is not None:
+                    data[i, j] = row[target].delta
+            average = model.averages.get(config)
+            if average is not None and average.delta is not None:
+                data[i, -1] = average.delta
+        finite = data[np.isfinite(data)]
+        bound = float(np.max(np.abs(finite))) if finite.size else 1.0
+        bound = bound if bound > 0 else 1.0
+        image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+        base = model.scores[BASELINE]
+        base_avg = model.averages.get(BASELINE)
+        labels = [f"{t}\n(base {base[t].mean:.1f})" if t in base else t for t in model.targets]
+        labels.append(f"{AVERAGE}\n(base {base_avg.mean:.1f})" if base_avg is not None else AVERAGE)
+        ax.set_xticks(range(len(columns)), labels)
+        ax.set_yticks(range(len(configs)), configs)
+        ax.set_xlabel("target task (baseline score)")
+        ax.set_ylabel("intermediate task(s)")
+        ax.axvline(len(columns) - 1.5, color="black", linewidth=1.2)
+        metrics = "/".join(sorted(set(model.metrics.values())))
+        ax.set_title(f"Δ vs. baseline: {model.model}\n({report.split} split, {metrics}, 0-100, "
+                     f"mean over languages and seeds)", fontsize=10)
+        for i in range(len(configs)):
+            for j in range(len(columns)):
+                value = data[i, j]
+                if np.isfinite(value):
+                    colour = "white" if abs(value) > 0.6 * bound else "black"
+                    ax.text(j, i, f"{value:+.1f}", ha="center", va="center", color=colour, fontsize=10,
+                            fontweight="bold" if j == len(columns) - 1 else "normal")
+                else:
+                    ax.text(j, i, "n/a", ha="center", va="center", color="grey", fontsize=8)
+        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+        colorbar.set_label("Δ vs. baseline (points)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------- command
+@click.command("report", cls=SharedOptionsCommand)
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--by-language", is_flag=True, help="Also break each target down per language.")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--metric", default=None, help="Show this metric instead of each task's primary metric.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
+              help="Write a heatmap of the differences to the baseline.")
+@click.option("--split", default="test", show_default=True)
+def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
+                   plot: str | None, split: str) -> None:
+    """Tables of one or more results files (or output directories): per target, the baseline, the
+    score after each intermediate configuration and the difference (mean over languages and seeds)."""
+    from .cli import console, out
+
+    records = load_records(list(results))
+    try:
+        registry = env.registry()
+    except HarnessError as exc:  # the tables still work without plugins (metrics are guessed)
+        console.print(f"[yellow]warning:[/] {exc}; guessing each task's metric", highlight=False)
+        registry = None
+    report = build_report(records, split=split, metric=metric,
+                          metric_for_task=lambda task, metrics: metric_for(registry, task, metrics, metric))
+    if fmt == "table":
+        render_table(report, out, by_language=by_language)
+    elif fmt == "md":
+        click.echo(render_markdown(report, by_language=by_language), nl=False)
+    elif fmt == "csv":
+        click.echo(render_csv(report, by_language=by_language), nl=False)
+        for line in error_lines(report):
+            console.print(f"error: {line}", highlight=False, soft_wrap=True)
+    else:
+        click.echo(json.dumps(report_dict(report, by_language=by_language), indent=1, ensure_ascii=False))
+    if plot:
+        written = plot_deltas(report, plot)
+        console.print(f"plot: {written}", highlight=False)
