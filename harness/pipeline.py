@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from .data import load_examples, training_task
-from .errors import HarnessError, TrainingError
+from .errors import HarnessError
 from .formats import get_format
 from .hparams import Hyperparams
 from .modeling import LoadedModel, load_head_state
@@ -157,6 +157,7 @@ class Pipeline:
         return model
 
     def _from_checkpoint(self, directory: Path, heads: dict[str, Any]) -> LoadedModel:
+        """A saved encoder with the given tasks' heads; provenance is the base model's."""
         model = self._load(str(directory / "encoder"))
         model.provenance = json.loads((directory / "meta.json").read_text()).get("provenance", model.provenance)
         for name, task in heads.items():
@@ -179,7 +180,7 @@ class Pipeline:
             summary.reused_checkpoints.append(str(directory))
             meta = json.loads((directory / "meta.json").read_text())
             train_stats["intermediate"] = meta.get("train")
-            return self._load(str(directory / "encoder")), {"key": key, "path": str(directory), "reused": True}
+            return self._from_checkpoint(directory, {}), {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
         examples = {}
         for task in self.intermediate:
@@ -203,7 +204,7 @@ class Pipeline:
         fmt = get_format(task.format)
         key = self.target_key(task)
         if not fmt.trainable:
-            model = self._load(str(Path(start_dir) / "encoder")) if start_dir else self._load(self.model_source)
+            model = self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
             return model, {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
         directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
         if LoadedModel.is_checkpoint(directory) and self.request.overwrite != "always":
@@ -212,7 +213,7 @@ class Pipeline:
             train_stats["target"] = json.loads((directory / "meta.json").read_text()).get("train")
             return self._from_checkpoint(directory, {task.name: task}), {"key": key, "path": str(directory),
                                                                          "reused": True, "trained": True}
-        model = self._load(str(Path(start_dir) / "encoder")) if start_dir else self._load(self.model_source)
+        model = self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
         if self.request.keep_head and start_dir:
             self._carry_head(model, task, Path(start_dir))
         source_task = training_task(task, self.registry.tasks)
@@ -340,6 +341,8 @@ class Pipeline:
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
                   "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
                   "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        if model.provenance:
+            record["model_info"] = model.provenance
         if "peak_gpu_mb" in s:
             record["peak_gpu_mb"] = float(s["peak_gpu_mb"])
         return record

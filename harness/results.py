@@ -50,6 +50,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "metrics": (dict, True, "metric name -> value (accuracy/F1 as fractions, QA EM/F1 as 0-100)"),
         "n_examples": (int, True, "examples evaluated"),
         "model": (str, True, "model spec"),
+        "model_info": (dict, False, "the loaded base model: resolved source, revision/commit, size"),
         "intermediate": (list, True, "intermediate tasks (empty for the baseline)"),
         "checkpoints": (dict, True, "intermediate and target checkpoint keys, paths and whether reused"),
         "hparams": (dict, True, "target-training hyperparameters"),
