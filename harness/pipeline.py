@@ -2,7 +2,8 @@
 
 Checkpoints are keyed by the content of their configuration, so a rerun (or another target, or
 another grid cell) reuses what exists; results are keyed the same way, so a rerun after a kill
-computes only the missing (task, language, split) cells.
+computes only the missing (task, language, split) cells. ``--overwrite`` is about results only:
+``always`` re-evaluates every cell (appending new records) but still reuses saved checkpoints.
 """
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ class Pipeline:
             model = self._load(self.model_source)
             return model, {"key": None, "path": None, "reused": False}
         directory = self.out / "checkpoints" / f"intermediate-{key}"
-        if LoadedModel.is_checkpoint(directory) and self.request.overwrite != "always":
+        if LoadedModel.is_checkpoint(directory):
             self.log(f"reusing intermediate checkpoint {directory} ({'+'.join(t.name for t in self.intermediate)})")
             summary.reused_checkpoints.append(str(directory))
             meta = json.loads((directory / "meta.json").read_text())
@@ -207,7 +208,7 @@ class Pipeline:
             model = self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
             return model, {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
         directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
-        if LoadedModel.is_checkpoint(directory) and self.request.overwrite != "always":
+        if LoadedModel.is_checkpoint(directory):
             self.log(f"reusing target checkpoint {directory}")
             summary.reused_checkpoints.append(str(directory))
             train_stats["target"] = json.loads((directory / "meta.json").read_text()).get("train")

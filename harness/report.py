@@ -411,7 +411,8 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
         if by_language:
             tables += [(f" · {t} by language", language_rows(model, t)) for t in model.targets]
         for suffix, (header, rows) in tables:
-            table = Table(title=_header(model, report) + suffix, title_justify="left")
+            console.print(f"[bold]{_header(model, report)}{suffix}[/]", highlight=False, soft_wrap=True)
+            table = Table()
             for index, column in enumerate(header):
                 table.add_column(column, justify="left" if index == 0 else "right", style="bold" if index == 0 else None)
             for row in rows:

@@ -193,9 +193,10 @@ def test_plugins_lists_core_builtin_and_entry_point():
     assert example["hooks"] == ["harness_register_tasks", "harness_result_written"]
     assert example["tasks"] == ["xsent"]
     assert not any(info["error"] for info in infos.values())
-    # the human-readable table names it too
+    # the human-readable table has a row for it (cells are cut to the terminal width)
     table = invoke("plugins")
-    assert table.exit_code == 0 and "example" in table.stdout and "harness-example-plugin" in table.stdout
+    assert table.exit_code == 0
+    assert any(line.startswith("│ example ") for line in table.stdout.splitlines()), table.stdout
 
 
 @needs_example

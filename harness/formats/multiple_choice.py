@@ -146,7 +146,8 @@ class MultipleChoice(Format):
         return batch
 
     def length(self, feature):
-        return max(len(ids) for ids in feature["input_ids"])
+        """Padded tokens of the feature: choices x longest choice (what a batch slot costs)."""
+        return len(feature["input_ids"]) * max(len(ids) for ids in feature["input_ids"])
 
     def decode(self, examples, features, logits, task):
         predictions: list[Any] = [None] * len(examples)

@@ -135,7 +135,7 @@ class ExtractiveQA(Format):
                 start, end = self._label(examples[example_index], offsets, sequence_ids)
                 feature["start_positions"], feature["end_positions"] = start, end
             else:
-                feature["offsets"] = [tuple(o) if s == 0 else None for o, s in zip(offsets, sequence_ids)]
+                feature["offsets"] = [tuple(o) if s == 1 else None for o, s in zip(offsets, sequence_ids)]
             features.append(feature)
         return features
 

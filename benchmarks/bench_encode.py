@@ -1,0 +1,173 @@
+"""Sentence encoding throughput: ``harness.encoding.encode`` vs sentence-transformers vs a naive loop.
+
+    python benchmarks/bench_encode.py                 # 5,000 sentences, batch 32, best of 3
+    python benchmarks/bench_encode.py --n 500 --repeats 1
+
+All three embed the same deterministic, mixed-length (3-120 words) multilingual sentences with the
+same model (the real English MiniLM-L6 of all-MiniLM-L6-v2) on CPU, truncated to the same
+``--max-length`` (the model's sentence-transformers setting, 256), with the same batch size:
+
+* harness      ``encode(model, sentences=..., layer=<last>, normalize=True)``: tokenized once,
+               batched longest-first under a token budget (little padding), rows in input order;
+* st           ``SentenceTransformer(<dir>).encode(sentences, batch_size=...)``: the model's own
+               Transformer -> mean Pooling -> Normalize pipeline (sorts by character length);
+* naive        one sentence at a time: ``tokenizer(s, return_tensors="pt")``, forward, mean, L2
+               normalise (what the original XTREME/LASER-style retrieval scripts do per sentence).
+
+The harness and sentence-transformers embeddings must agree (max |diff| <= ``--atol``); the naive
+embeddings too. Throughput is sentences/s of the best of ``--repeats`` interleaved runs.
+
+Achieved FLOP rate: useful encoder FLOPs from the real (unpadded) token counts T of each sentence,
+for L layers of width H and feed-forward width I:
+
+    FLOPs = sum over sentences of  L * ( 2 * T * (4*H*H + 2*H*I)   # Q,K,V,O projections + FFN
+                                        + 4 * T*T * H )            # Q.K^T and attention.V
+
+(multiply-add = 2 FLOPs; embeddings, layer norms, softmax, GELU and pooling are left out). The rate
+is divided by the dense fp32 ``torch.mm`` rate of two 2048x2048 matrices measured in the same run.
+Goals: harness >= 1.0x sentence-transformers, >= 3x the naive loop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import alternate, machine, matmul_flops, minilm_dir, multilingual_sentences, table  # noqa: E402
+
+
+def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediate: int) -> float:
+    t = np.asarray(token_counts, dtype=np.float64)
+    per_layer = 2.0 * t * (4 * hidden * hidden + 2 * hidden * intermediate) + 4.0 * t * t * hidden
+    return float(layers * per_layer.sum())
+
+
+def padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
+    return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000, help="sentences")
+    parser.add_argument("--batch-size", type=int, default=32, help="the same for harness and sentence-transformers")
+    parser.add_argument("--max-length", type=int, default=256, help="truncation (tokens), the same for all")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each; the best counts")
+    parser.add_argument("--naive-n", type=int, default=None,
+                        help="run the naive loop on the first N sentences only (default: all); "
+                             "sentences/s is still comparable since the sentence order is random")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="max |embedding difference| allowed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from harness.encoding import encode
+    from harness.inference import length_sorted_batches
+    from harness.modeling import load_pretrained
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_dir = str(args.model or minilm_dir())
+    sentences = multilingual_sentences(args.n, seed=args.seed)
+    naive_sentences = sentences[: args.naive_n or args.n]
+
+    loaded = load_pretrained(model_dir, torch.device("cpu"))
+    config = loaded.encoder.config
+    st = SentenceTransformer(model_dir, device="cpu")
+    st.max_seq_length = args.max_length
+    naive_tokenizer, naive_model = loaded.tokenizer, load_pretrained(model_dir, torch.device("cpu")).encoder
+    naive_model.eval()
+
+    def run_harness():
+        return encode(loaded, sentences=sentences, layer=config.num_hidden_layers, batch_size=args.batch_size,
+                      max_length=args.max_length, normalize=True)
+
+    def run_st():
+        return st.encode(sentences, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
+
+    def run_naive():
+        rows = []
+        with torch.no_grad():
+            for sentence in naive_sentences:
+                inputs = naive_tokenizer(sentence, return_tensors="pt", truncation=True, max_length=args.max_length)
+                hidden = naive_model(**inputs).last_hidden_state[0]
+                vector = hidden.mean(0)
+                rows.append((vector / vector.norm()).numpy())
+        return np.stack(rows)
+
+    # warm-up (first-call allocations, lazy init) on a few sentences of each
+    encode(loaded, sentences=sentences[:64], layer=config.num_hidden_layers, batch_size=args.batch_size,
+           max_length=args.max_length, normalize=True)
+    st.encode(sentences[:64], batch_size=args.batch_size, show_progress_bar=False)
+    matmul_rate = matmul_flops()
+
+    results = alternate({"harness": run_harness, "sentence-transformers": run_st, "naive loop": run_naive},
+                        args.repeats)
+    matmul_rate = max(matmul_rate, matmul_flops())  # measured before and after; the better one
+
+    ours, theirs, naive = (results[k]["result"] for k in ("harness", "sentence-transformers", "naive loop"))
+    diff_st = float(np.abs(ours - theirs).max())
+    diff_naive = float(np.abs(ours[: len(naive)] - naive).max())
+
+    ids = loaded.tokenizer(sentences, truncation=True, max_length=args.max_length)["input_ids"]
+    lengths = [len(x) for x in ids]
+    flops_all = encoder_flops(lengths, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
+    flops_naive = encoder_flops(lengths[: len(naive_sentences)], config.num_hidden_layers, config.hidden_size,
+                                config.intermediate_size)
+    harness_batches = length_sorted_batches(lengths, args.batch_size, 16384)
+    by_chars = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))   # sentence-transformers' order
+    st_batches = [by_chars[i:i + args.batch_size] for i in range(0, len(by_chars), args.batch_size)]
+    real = sum(lengths)
+    padding = {"harness": real / padded_tokens(lengths, harness_batches),
+               "sentence-transformers": real / padded_tokens(lengths, st_batches), "naive loop": 1.0}
+
+    rows, figures = [], {}
+    for name, count, flops in (("harness", len(sentences), flops_all),
+                               ("sentence-transformers", len(sentences), flops_all),
+                               ("naive loop", len(naive_sentences), flops_naive)):
+        best = results[name]["best"]
+        rate = count / best
+        figures[name] = {"sentences": count, "best_s": best, "median_s": results[name]["median"],
+                         "times_s": results[name]["times"], "sentences_per_s": rate,
+                         "gflops_per_s": flops / best / 1e9, "share_of_matmul": flops / best / matmul_rate,
+                         "real_over_padded_tokens": padding[name]}
+        rows.append([name, count, best, results[name]["median"], rate, flops / best / 1e9,
+                     f"{100 * flops / best / matmul_rate:.1f}%", f"{100 * padding[name]:.0f}%"])
+    speedup_st = figures["harness"]["sentences_per_s"] / figures["sentence-transformers"]["sentences_per_s"]
+    speedup_naive = figures["harness"]["sentences_per_s"] / figures["naive loop"]["sentences_per_s"]
+
+    print(f"machine: {machine()}")
+    print(f"model: {model_dir} ({config.num_hidden_layers} layers, hidden {config.hidden_size}); "
+          f"{len(sentences)} sentences, {real:,} tokens (mean {real / len(sentences):.1f}, max {max(lengths)}), "
+          f"batch size {args.batch_size}, max length {args.max_length}, best of {args.repeats}")
+    print(f"dense fp32 matmul (torch.mm 2048x2048): {matmul_rate / 1e9:.1f} GFLOP/s\n")
+    print(table(["implementation", "sentences", "best s", "median s", "sentences/s", "GFLOP/s",
+                 "of matmul", "real/padded tokens"], rows))
+    print(f"\nharness / sentence-transformers: {speedup_st:.2f}x (goal >= 1.0) "
+          f"{'MET' if speedup_st >= 1.0 else 'MISSED'}")
+    print(f"harness / naive loop:            {speedup_naive:.2f}x (goal >= 3.0) "
+          f"{'MET' if speedup_naive >= 3.0 else 'MISSED'}")
+    print(f"max |harness - sentence-transformers| = {diff_st:.2e}; max |harness - naive| = {diff_naive:.2e} "
+          f"(allowed {args.atol:g})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "n": len(sentences), "tokens": real,
+                                               "batch_size": args.batch_size, "matmul_gflops": matmul_rate / 1e9,
+                                               "implementations": figures, "speedup_vs_st": speedup_st,
+                                               "speedup_vs_naive": speedup_naive, "max_diff_st": diff_st,
+                                               "max_diff_naive": diff_naive}, indent=1))
+    if diff_st > args.atol or diff_naive > args.atol:
+        print("embeddings differ by more than --atol", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
