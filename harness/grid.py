@@ -267,8 +267,9 @@ def grid_command(env, **options: Any) -> None:
 
     registry = env.registry(options["data_dir"])
     summary = run_grid(registry, options, reporter=rich_reporter(),
-                       log=lambda m: console.print(m, highlight=False, soft_wrap=True),
-                       progress=lambda m: console.print(f"[bold]{m}[/]", highlight=False, soft_wrap=True))
+                       log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
+                       progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,
+                                                        soft_wrap=True))
     records = summary.results + summary.errors
     for split in summary.splits:
         report = build_report(records, split=split, metric_for_task=lambda task, metrics: _metric(registry, task, metrics))
@@ -279,8 +280,8 @@ def grid_command(env, **options: Any) -> None:
         console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
         for error in summary.errors:
             where = " ".join(str(x) for x in (error.get("task"), error.get("language"), error.get("split")) if x)
-            console.print(f"[red]failed:[/] {where} {error.get('phase')}: {error.get('error_type')}: "
-                          f"{error.get('message')}", highlight=False, soft_wrap=True)
+            console.print(f"failed: {where} {error.get('phase')}: {error.get('error_type')}: "
+                          f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

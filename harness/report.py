@@ -411,7 +411,8 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
         if by_language:
             tables += [(f" · {t} by language", language_rows(model, t)) for t in model.targets]
         for suffix, (header, rows) in tables:
-            console.print(f"[bold]{_header(model, report)}{suffix}[/]", highlight=False, soft_wrap=True)
+            console.print(f"{_header(model, report)}{suffix}", style="bold", markup=False, highlight=False,
+                          soft_wrap=True)
             table = Table()
             for index, column in enumerate(header):
                 table.add_column(column, justify="left" if index == 0 else "right", style="bold" if index == 0 else None)
@@ -419,15 +420,15 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
                 table.add_row(row[0], *(cell(c) for c in row[1:]), style="dim" if row[0] == BASELINE else None)
             console.print(table)
         for note in model.notes:
-            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+            console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if not report.models:
-        console.print(f"no results for split '{report.split}'", highlight=False)
+        console.print(f"no results for split '{report.split}'", markup=False, highlight=False)
     if report.errors:
         console.print(f"errors ({len(report.errors)}):", style="bold red", highlight=False)
         for line in error_lines(report):
-            console.print(f"  {line}", highlight=False, soft_wrap=True)
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def render_markdown(report: Report, by_language: bool = False) -> str:
@@ -598,7 +599,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
     elif fmt == "csv":
         click.echo(render_csv(report, by_language=by_language), nl=False)
         for line in error_lines(report):
-            console.print(f"error: {line}", highlight=False, soft_wrap=True)
+            console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
     else:
         click.echo(json.dumps(report_dict(report, by_language=by_language), indent=1, ensure_ascii=False))
     if plot:

@@ -241,7 +241,8 @@ def test_mc_featurize_and_collate_shapes(registry, tiny_model):
     assert [f["labels"] for f in features] == [e["label"] for e in examples]
     assert all(len(f["input_ids"]) == 4 for f in features)
     assert all(len(ids) <= 48 for f in features for ids in f["input_ids"])
-    assert fmt.length(features[0]) == max(len(ids) for ids in features[0]["input_ids"])
+    # the token budget counts every choice of an example: 4 choices x the longest one
+    assert fmt.length(features[0]) == 4 * max(len(ids) for ids in features[0]["input_ids"])
     batch = fmt.collate(features, pad_id=tiny_model.tokenizer.pad_token_id)
     width = max(fmt.length(f) for f in features)
     assert batch["input_ids"].shape == (5, 4, width)
