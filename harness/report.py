@@ -39,17 +39,19 @@ MetricFor = Callable[[str, dict[str, Any]], tuple[str, float]]
 
 # --------------------------------------------------------------------------------- metric
 def metric_for(registry, task: str, metrics: dict[str, Any], override: str | None = None) -> tuple[str, float]:
-    """(metric name, factor to a 0-100 scale) of a target; tasks unknown to the registry are guessed
-    from the metric names (QA records carry ``exact_match``)."""
+    """(metric name, factor to a 0-100 scale) of a target, from a Registry or a TaskConfig; tasks
+    unknown to it (or ``registry=None``) are guessed from the metric names (QA records carry
+    ``exact_match``)."""
     from .config import PRIMARY_METRIC
 
     spec = None
     if registry is not None:
-        known = registry.tasks.get(task)
+        known = getattr(registry, "tasks", {}).get(task)   # a Registry
         if known is not None:
             spec = known.spec
-        elif task in getattr(getattr(registry, "config", None), "specs", {}):
-            spec = registry.config.specs[task]
+        else:                                               # a Registry's or a bare TaskConfig
+            specs = getattr(getattr(registry, "config", registry), "specs", {})
+            spec = specs.get(task)
     if spec is not None:
         scale = 1.0 if spec.metric in QA_METRICS else 100.0
         return override or PRIMARY_METRIC.get(spec.metric, "accuracy"), scale
@@ -62,6 +64,32 @@ def metric_for(registry, task: str, metrics: dict[str, Any], override: str | Non
         if name in metrics:
             return name, 100.0
     return next(iter(metrics), "accuracy"), 100.0
+
+
+class TaskMetrics:
+    """``metric_for`` for the report command: tasks.yaml (and --tasks-file) first, which needs no
+    plugins; the full registry (plugins' own tasks) is built only for a task not found there."""
+
+    def __init__(self, env, override: str | None = None, warn: Callable[[str], None] | None = None):
+        self.env, self.override, self.warn = env, override, warn or (lambda message: None)
+        self._config = None
+        self._registry: Any = None
+        self._registry_tried = False
+
+    def __call__(self, task: str, metrics: dict[str, Any]) -> tuple[str, float]:
+        from .config import load_task_config
+
+        if self._config is None:
+            self._config = load_task_config(tuple(self.env.tasks_files))
+        if task in self._config.specs:
+            return metric_for(self._config, task, metrics, self.override)
+        if not self._registry_tried:
+            self._registry_tried = True
+            try:
+                self._registry = self.env.registry()
+            except HarnessError as exc:
+                self.warn(f"{exc}; guessing the metric of tasks not in tasks.yaml")
+        return metric_for(self._registry, task, metrics, self.override)
 
 
 # --------------------------------------------------------------------------------- reading
@@ -585,13 +613,9 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
     from .cli import console, out
 
     records = load_records(list(results))
-    try:
-        registry = env.registry()
-    except HarnessError as exc:  # the tables still work without plugins (metrics are guessed)
-        console.print(f"[yellow]warning:[/] {exc}; guessing each task's metric", highlight=False)
-        registry = None
-    report = build_report(records, split=split, metric=metric,
-                          metric_for_task=lambda task, metrics: metric_for(registry, task, metrics, metric))
+    resolver = TaskMetrics(env, metric, warn=lambda m: console.print(f"warning: {m}", style="yellow",
+                                                                     markup=False, highlight=False))
+    report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
     if fmt == "table":
         render_table(report, out, by_language=by_language)
     elif fmt == "md":

@@ -244,7 +244,7 @@ def test_mc_featurize_and_collate_shapes(registry, tiny_model):
     # the token budget counts every choice of an example: 4 choices x the longest one
     assert fmt.length(features[0]) == 4 * max(len(ids) for ids in features[0]["input_ids"])
     batch = fmt.collate(features, pad_id=tiny_model.tokenizer.pad_token_id)
-    width = max(fmt.length(f) for f in features)
+    width = max(max(len(ids) for ids in f["input_ids"]) for f in features)
     assert batch["input_ids"].shape == (5, 4, width)
     assert batch["attention_mask"].shape == (5, 4, width)
     assert batch["labels"].tolist() == [e["label"] for e in examples]
