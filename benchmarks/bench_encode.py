@@ -1,6 +1,7 @@
 """Sentence encoding throughput: ``harness.encoding.encode`` vs sentence-transformers vs a naive loop.
 
-    python benchmarks/bench_encode.py                 # 5,000 sentences, batch 32, best of 3
+    python benchmarks/bench_encode.py                 # 1,000 sentences, batch 32, best of 2
+    python benchmarks/bench_encode.py --n 5000 --naive-n 0 --repeats 3   # full size (slow on 2 cores)
     python benchmarks/bench_encode.py --n 500 --repeats 1
 
 All three embed the same deterministic, mixed-length (3-120 words) multilingual sentences with the
@@ -52,12 +53,12 @@ def padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000, help="sentences")
+    parser.add_argument("--n", type=int, default=1000, help="sentences (5000 for the full-size run)")
     parser.add_argument("--batch-size", type=int, default=32, help="the same for harness and sentence-transformers")
     parser.add_argument("--max-length", type=int, default=256, help="truncation (tokens), the same for all")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each; the best counts")
-    parser.add_argument("--naive-n", type=int, default=None,
-                        help="run the naive loop on the first N sentences only (default: all); "
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each; the best counts")
+    parser.add_argument("--naive-n", type=int, default=200,
+                        help="run the naive loop on the first N sentences only (0: all); "
                              "sentences/s is still comparable since the sentence order is random")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")

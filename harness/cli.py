@@ -21,7 +21,19 @@ _DEBUG = {"on": bool(os.environ.get("HARNESS_DEBUG"))}
 
 
 class HarnessGroup(click.Group):
-    """User errors become one line and exit code 2; ``--debug`` shows the traceback."""
+    """User errors become one line and exit code 2; ``--debug`` shows the traceback.
+    Plugin subcommands (harness_register_commands) are loaded on first need."""
+
+    def get_command(self, ctx: click.Context, name: str):
+        command = super().get_command(ctx, name)
+        if command is None:
+            _load_plugin_commands(self)
+            command = super().get_command(ctx, name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _load_plugin_commands(self)
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -65,7 +77,7 @@ def common_options(func: Callable) -> Callable:
     @click.option("--debug", is_flag=True, help="Show tracebacks.")
     @functools.wraps(func)
     def wrapper(plugin_args, tasks_files, disabled, strict_plugins, debug, **kwargs):
-        _DEBUG["on"] = _DEBUG["on"] or debug
+        _DEBUG["on"] = bool(os.environ.get("HARNESS_DEBUG")) or debug  # per invocation (in-process runs)
         logging.getLogger("harness").setLevel(logging.ERROR)  # the CLI prints plugin failures itself
         return func(Env(plugin_args, tasks_files, disabled, strict_plugins), **kwargs)
 
@@ -141,7 +153,19 @@ def eval_command(env: Env, **options: Any) -> None:
         for error in summary.errors:
             console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
                           f"{error['error_type']}: {error['message']}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        # every failure is the user's input (bad data, diverged training): exit 2 like any user error;
+        # anything else (a bug, a crashing plugin) exits 1
+        user_errors = _subclass_names(HarnessError)
+        sys.exit(2 if all(error["error_type"] in user_errors for error in summary.errors) else 1)
+
+
+def _subclass_names(cls: type) -> set[str]:
+    names, stack = set(), [cls]
+    while stack:
+        current = stack.pop()
+        names.add(current.__name__)
+        stack.extend(current.__subclasses__())
+    return names
 
 
 def build_request(registry, options: dict[str, Any]):
@@ -372,20 +396,30 @@ from .report import report_command  # noqa: E402
 cli.add_command(grid_command)
 cli.add_command(report_command)
 
+from .bench import bench_command  # noqa: E402
 
-def main() -> None:
-    logging.basicConfig(format="%(levelname)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # harness_register_commands: installed plugins and $HARNESS_PLUGINS (the command line is not parsed
-    # yet); plugins that fail to import are reported by the subcommand, as usual.
+cli.add_command(bench_command)
+
+
+def _load_plugin_commands(group: click.Group) -> None:
+    """harness_register_commands, from installed plugins and $HARNESS_PLUGINS (the command line is not
+    parsed yet). Only done when a name is not a built-in command, or for --help: plugins import torch."""
+    if getattr(group, "_plugin_commands_loaded", False):
+        return
+    group._plugin_commands_loaded = True  # type: ignore[attr-defined]
     from .plugins import load_plugins
     logging.getLogger("harness").setLevel(logging.ERROR)
     plugins = load_plugins()
-    plugins.call_each("harness_register_commands", cli=cli)
+    plugins.call_each("harness_register_commands", cli=group)
     for info in plugins.failures:
         if info.error and info.error.startswith("harness_register_commands"):
             console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
                           highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    logging.basicConfig(format="%(levelname)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cli(prog_name="harness")
 
 

@@ -273,14 +273,16 @@ def grid_command(env, **options: Any) -> None:
     records = summary.results + summary.errors
     for split in summary.splits:
         report = build_report(records, split=split, metric_for_task=lambda task, metrics: _metric(registry, task, metrics))
+        report.errors = []   # listed once, below
         render_table(report, out)
     out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
-              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False)
+              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
     if summary.errors:
         console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
         for error in summary.errors:
             where = " ".join(str(x) for x in (error.get("task"), error.get("language"), error.get("split")) if x)
-            console.print(f"failed: {where} {error.get('phase')}: {error.get('error_type')}: "
+            cell = f"seed {error.get('seed')} · {config_name(error.get('intermediate') or [])}"
+            console.print(f"failed: {cell}: {where} [{error.get('phase')}] {error.get('error_type')}: "
                           f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import shutil
 import sys
 import time
 import traceback
@@ -135,7 +136,7 @@ class Pipeline:
         r = self.request
         return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
                             "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
-                            "data": r.data, "sampling": r.sampling,
+                            "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
                             "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate}})
 
     def target_key(self, task) -> str:
@@ -253,6 +254,8 @@ class Pipeline:
 
     def _run(self) -> RunSummary:
         start = time.perf_counter()
+        for stray in (self.out / "checkpoints").glob(".*"):  # temp dirs of saves killed midway
+            shutil.rmtree(stray, ignore_errors=True)
         summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
         previous = [r for r in read_records(summary.results_file) if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
@@ -287,12 +290,14 @@ class Pipeline:
 
     def _compute(self, todo: dict[str, list], writer: ResultsWriter, summary: RunSummary) -> None:
         train_stats: dict[str, Any] = {}
-        try:
-            _, inter = self.intermediate_model(summary, train_stats)
-        except Exception as exc:  # noqa: BLE001 - every target depends on it: record and stop
-            for task in self.intermediate:
-                self._error(writer, summary, task.name, None, None, "intermediate-train", exc)
-            return
+        inter: dict[str, Any] = {"key": None, "path": None, "reused": False}
+        if self.intermediate:  # baseline: each target loads the pretrained model (errors recorded there)
+            try:
+                _, inter = self.intermediate_model(summary, train_stats)
+            except Exception as exc:  # noqa: BLE001 - every target depends on it: record and stop
+                for task in self.intermediate:
+                    self._error(writer, summary, task.name, None, None, "intermediate-train", exc)
+                return
         start_dir = inter["path"]
         for task in self.targets:
             cells = todo[task.name]
@@ -370,7 +375,9 @@ class Pipeline:
             raise exc
         record = {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "task": task,
                   "language": language, "split": split, "phase": phase, "error_type": type(exc).__name__,
-                  "message": one_line(exc), "time": utc_now()}
+                  "message": one_line(exc), "model": self.request.model,
+                  "intermediate": [t.name for t in self.intermediate], "seed": self.request.seed,
+                  "time": utc_now()}
         if not isinstance(exc, HarnessError):
             record["traceback"] = traceback.format_exc(limit=-8)
         self.log(f"[error] {task} {language or ''} {split or ''} {phase}: {record['message']}")

@@ -76,6 +76,9 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "phase": (str, True, "data, intermediate-train, target-train or evaluate"),
         "error_type": (str, True, "exception class"),
         "message": (str, True, "one-line message"),
+        "model": (str, False, "model spec"),
+        "intermediate": (list, False, "intermediate tasks of the failing configuration"),
+        "seed": (int, False, "random seed"),
         "time": (str, True, "UTC time written"),
     },
     "run_end": {

@@ -78,6 +78,7 @@ class Task:
             handle = open(path, encoding="utf-8")
         except OSError as exc:
             raise DataError(str(exc), file=str(path)) from exc
+        rows = 0
         with handle:
             try:
                 for number, line in enumerate(handle, start=1):
@@ -89,10 +90,13 @@ class Task:
                         raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from exc
                     if not isinstance(row, dict):
                         raise DataError("expected a JSON object", file=str(path), row=number)
+                    rows += 1
                     yield str(path), number, row
             except UnicodeDecodeError as exc:
                 raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
                                 file=str(path)) from exc
+        if not rows:
+            raise DataError("empty file: expected one JSON object per line", file=str(path))
 
     def hub_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Yield rows from the hub. Default: ``load_dataset(path, name.format(lang=...), split=...)``.

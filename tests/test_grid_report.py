@@ -109,7 +109,7 @@ def test_grid_killed_and_resumed_matches_an_uninterrupted_grid(reference_grid, t
     ref_out, ref_result = reference_grid
     assert ref_result.exit_code == 0, ref_result.output
     out = tmp_path / "grid"
-    command = [sys.executable, "-m", "harness.cli", *grid_args(tiny_model_path, out)]
+    command = [sys.executable, "-m", "harness", *grid_args(tiny_model_path, out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     results = out / "results.jsonl"
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -137,7 +137,7 @@ def test_grid_killed_and_resumed_matches_an_uninterrupted_grid(reference_grid, t
     assert len(after) == len(set(after))                    # no result key twice
     assert set(after) == reference                          # the same cells as an uninterrupted grid
     assert set(before) <= set(after)
-    assert f"{len(before)} result(s) already in" in resumed.stderr or len(before) == 0
+    assert "result(s) already in" in resumed.stderr                # finished cells were skipped
     assert len(list((out / "checkpoints").glob("intermediate-*"))) == 3
 
 

@@ -415,7 +415,8 @@ def test_load_rows_register_models_and_load_model(tmp_path, tiny_model_path):
     out = tmp_path / "run"
     result = invoke("eval", "--model", "tiny-test", "--targets", "memsent", "--hparam", "epochs=1",
                     "--hparam", "batch_size=2", "-o", out, "--device", "cpu", "--plugins", plugin)
-    assert result.exit_code == 1, result.output            # fr has a bad row: recorded, the run goes on
+    # fr has a bad row: an error record, the run goes on; a user error (DataError) exits 2
+    assert result.exit_code == 2, result.output
     calls = read_log(log)
     # the alias was resolved by the core before the hook saw it (the pipeline may load more than once)
     loads = [c for c in calls if c["hook"] == "load_model"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, HarnessError
 from harness.formats import get_format
 from harness.formats.qa import CLS_INDEX, ExtractiveQA, QAHead
 from harness.hparams import Hyperparams
@@ -285,6 +285,8 @@ def test_questions_longer_than_the_window_are_cut(tiny_tokenizer):
     features = FMT.featurize([ex], tiny_tokenizer, task, 48, train=True)
     assert features and all(len(f["input_ids"]) <= 48 for f in features)
     assert any(f["start_positions"] != CLS_INDEX for f in features)
+    with pytest.raises(HarnessError, match="max_length 6"):
+        FMT.featurize([ex], tiny_tokenizer, task, 6, train=True)
 
 
 # ----------------------------------------------------------------------------------- decoding

@@ -264,7 +264,7 @@ def test_overwrite_always_recomputes_and_appends(reference, tiny_model_path, pac
     result = invoke(*eval_args(tiny_model_path, out, pace_plugin, "--overwrite", "always"))
     assert result.exit_code == 0, result.output
     assert "4 computed, 0 reused" in result.output
-    assert "reusing" not in result.output  # checkpoints retrained too
+    assert "reusing intermediate checkpoint" in result.output  # --overwrite is about results only
     after = (out / "results.jsonl").read_bytes()
     assert after.startswith(before)
     old = {(r["task"], r["language"], r["split"]): r for r in read_records(reference / "results.jsonl")
@@ -277,7 +277,9 @@ def test_overwrite_always_recomputes_and_appends(reference, tiny_model_path, pac
         cell = (record["task"], record["language"], record["split"])
         assert record["key"] == old[cell]["key"]
         assert record["metrics"] == old[cell]["metrics"], cell
+        assert record["checkpoints"]["intermediate"]["reused"] is True
     assert_checkpoints_whole(out)
+    assert sorted(p.name for p in checkpoint_dirs(out)) == sorted(p.name for p in checkpoint_dirs(reference))
 
 
 def test_a_torn_last_line_is_repaired_without_losing_complete_lines(reference, tiny_model_path, pace_plugin,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, HarnessError
 from .base import Format, Head, pad_sequences, register_format
 
 #: defaults of the task options (tasks.yaml ``options``)
@@ -103,8 +103,8 @@ class ExtractiveQA(Format):
 
     def featurize(self, examples, tokenizer, task, max_length, train):
         if not getattr(tokenizer, "is_fast", False):
-            raise DataError(f"task '{task.name}': extractive QA needs a fast tokenizer (offset mapping); "
-                            f"{type(tokenizer).__name__} is not one")
+            raise HarnessError(f"task '{task.name}': extractive QA needs a fast tokenizer (offset mapping); "
+                               f"{type(tokenizer).__name__} is not one")
         if not examples:
             return []
         options = task.spec.options or {}
@@ -113,7 +113,7 @@ class ExtractiveQA(Format):
         max_query = int(options.get("max_query_length", DEFAULT_MAX_QUERY_LENGTH))
         max_query = max(1, min(max_query, (max_length - specials) // 2))
         if max_length - specials - max_query < 2:
-            raise DataError(f"task '{task.name}': max_length {max_length} leaves no room for the context")
+            raise HarnessError(f"task '{task.name}': max_length {max_length} leaves no room for the context")
 
         questions, query_tokens = self._cut_questions([e["question"].lstrip() for e in examples],
                                                       tokenizer, max_query)
