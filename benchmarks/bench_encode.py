@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     config = loaded.encoder.config
     st = SentenceTransformer(model_dir, device="cpu")
     st.max_seq_length = args.max_length
+    # all-MiniLM-L6-v2's pipeline ends in a Normalize module; a plain model directory gets none
+    st_normalizes = any(type(module).__name__ == "Normalize" for module in st)
     naive_tokenizer, naive_model = loaded.tokenizer, load_pretrained(model_dir, torch.device("cpu")).encoder
     naive_model.eval()
 
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                       max_length=args.max_length, normalize=True)
 
     def run_st():
-        return st.encode(sentences, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return st.encode(sentences, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False,
+                         normalize_embeddings=not st_normalizes)
 
     def run_naive():
         rows = []

@@ -1,12 +1,28 @@
 """X-STILTs evaluation harness: English intermediate-task training and zero-shot cross-lingual transfer.
 
-Plugin authors need only :data:`hookimpl` and :class:`Task` (see PLUGINS.md).
+Plugin authors need only :data:`hookimpl` and :class:`Task` (see PLUGINS.md). The retrieval engine
+(``encode``, ``default_layer``, ``knn``, ``margin_scores``, ``mine``, ``optimize_threshold``,
+``bucc_f1``, ``tatoeba_accuracy``) is importable from here too; it loads torch on first use.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from .hookspecs import hookimpl
 from .tasks import Task
 
 __version__ = "0.1.0"
 
-__all__ = ["hookimpl", "Task", "__version__"]
+_LAZY = {"encode": "encoding", "default_layer": "encoding", "knn": "retrieval", "margin_scores": "retrieval",
+         "mine": "retrieval", "optimize_threshold": "retrieval", "bucc_f1": "retrieval",
+         "tatoeba_accuracy": "retrieval", "normalize_rows": "retrieval"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+__all__ = ["hookimpl", "Task", "__version__", *_LAZY]

@@ -80,8 +80,16 @@ def measure(registry, spec: str, task, fmt, examples: list[dict[str, Any]], sett
     if device.type == "cuda":
         torch.cuda.empty_cache()
     rss_before = current_rss_mb()
-    start = time.perf_counter()
-    model = registry.plugins.load_model(model=source, device=device, revision=None if checkpoint else revision)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        start = time.perf_counter()
+        model = registry.plugins.load_model(model=source, device=device, revision=None if checkpoint else revision)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if model is None:
         raise HarnessError(f"no plugin could load model '{spec}'")
     load_s = time.perf_counter() - start

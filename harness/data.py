@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @hookimpl(trylast=True)
 def harness_load_rows(task, split, language, source):
-    if source == "local" or (source == "auto" and task.spec.local is not None and task.spec.local.is_dir()):
+    if source == "local" or (source == "auto" and task.has_local(split, language)):
         return task.local_rows(split, language)
     return task.hub_rows(split, language)
 
@@ -37,6 +37,8 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
     """Validated examples of one (task, split, language); ``limit`` keeps the first N,
     ``fraction`` a deterministic subsample (seeded), both recorded in the results."""
     fmt = get_format(task.format)
+    if not task.limit_rows:
+        limit = None
     rows = plugins.load_rows(task=task, split=split, language=language, source=source)
     examples: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
@@ -54,6 +56,8 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
                 raise DataError("missing field", file=where, row=number, field=str(exc.args[0])) from None
             except (TypeError, ValueError) as exc:
                 raise DataError(str(exc), file=where, row=number) from None
+            except AttributeError as exc:  # a plugin calling str methods on a null/number/list value
+                raise DataError(f"unexpected value type ({exc})", file=where, row=number) from None
             if example["id"] in seen:
                 raise DataError(f"duplicate example id {example['id']!r} (first seen in row "
                                 f"{seen[example['id']]})", file=where, row=number, field="id")

@@ -77,9 +77,10 @@ def harness_load_rows(task, split, language, source):
 def harness_load_model(model, device, revision):
     """Return a :class:`harness.modeling.LoadedModel` for the model spec ``model``.
 
-    Called once per pipeline run, before any training. ``model`` is a hub id, a local directory,
-    or a registered alias (already resolved to a path or id by the core); ``revision`` a hub
-    revision or None; ``device`` a :class:`torch.device`. First non-None result wins; the built-in
+    Called for the pretrained model before training, and again for each saved checkpoint that is
+    reloaded (then ``model`` is the checkpoint's ``encoder/`` directory). ``model`` is a hub id or
+    a local directory (aliases are already resolved by the core); ``revision`` a hub revision or
+    None; ``device`` a :class:`torch.device`. First non-None result wins; the built-in
     loads ``transformers.AutoModel``/``AutoTokenizer``.
     """
 
@@ -93,9 +94,11 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
-    for every target). ``tasks`` is a list of Task, ``examples`` maps task name -> list of training
-    examples, ``hparams`` a :class:`harness.hparams.Hyperparams`, ``sampling`` a dict
-    (``temperature``, ``cap``) for multi-task mixing, ``log`` a callable for progress lines.
+    for every target). ``model`` is a :class:`harness.modeling.LoadedModel`, ``tasks`` a list of
+    Task, ``examples`` maps task name -> list of training examples, ``hparams`` a
+    :class:`harness.hparams.Hyperparams`, ``sampling`` a dict (``temperature``, ``cap``) for
+    multi-task mixing, ``seed`` the random seed, ``log`` a :class:`harness.training.Reporter`
+    (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``).
     Must return a dict of training statistics (steps, seconds, final loss, examples/s).
     First non-None result wins; the built-in trains one head per task with AdamW via accelerate.
     """
@@ -110,7 +113,10 @@ def harness_target_train(model, task, examples, hparams, seed, log):
     """Fine-tune ``model`` (encoder + a fresh or carried-over head for ``task``) on ``examples``.
 
     Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
-    that need no training (retrieval). Must return a dict of training statistics.
+    that need no training (retrieval) and when the target checkpoint exists. ``examples`` are the
+    English training examples (of ``train_task`` when the target declares one), ``hparams`` a
+    :class:`harness.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter.
+    Must return a dict of training statistics.
     First non-None result wins; the built-in is the same loop as intermediate training.
     """
 
@@ -124,8 +130,10 @@ def harness_evaluate(model, task, language, split, examples, hparams, context):
     """Evaluate ``model`` on one (task, language, split); return a
     :class:`harness.formats.EvalOutput` (metrics, per-example predictions, timing/memory stats).
 
-    Called once per language and split of every target, after target training. ``context`` is a
-    dict of extra inputs some formats need (e.g. BUCC's dev split for threshold tuning).
+    Called once per language and split of every target, after target training. ``examples`` are
+    the validated examples of that split, ``hparams`` the target's Hyperparams (``max_length``,
+    ``eval_batch_size``, ``eval_token_budget``), ``context`` a dict of extra inputs some formats
+    need: ``load(split)`` returns another split's examples (BUCC tunes its threshold on dev).
     First non-None result wins; the built-in delegates to the task's format.
     """
 

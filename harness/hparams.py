@@ -35,8 +35,10 @@ class Hyperparams:
         types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
         for key, value in overrides.items():
             if key not in values:
-                from .errors import UnknownNameError
-                raise ConfigError(str(UnknownNameError(f"hyperparameter in {where}", key, values)))
+                import difflib
+                close = difflib.get_close_matches(str(key), list(values), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"{where}.{key}: unknown hyperparameter{hint} (allowed: {', '.join(values)})")
             kind = types[key]
             try:
                 values[key] = kind(value) if not isinstance(value, bool) or kind is bool else None

@@ -170,12 +170,12 @@ class Pipeline:
             model.heads[name] = head.to(self.device)
         return model
 
-    def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel, dict]:
-        """The encoder after intermediate training (trained once, then reused from disk)."""
+    def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
+        """The encoder after intermediate training (trained once, then reused from disk); None for
+        the baseline (each target loads the pretrained model itself)."""
         key = self.intermediate_key()
         if key is None:
-            model = self._load(self.model_source)
-            return model, {"key": None, "path": None, "reused": False}
+            return None, {"key": None, "path": None, "reused": False}
         directory = self.out / "checkpoints" / f"intermediate-{key}"
         if LoadedModel.is_checkpoint(directory):
             self.log(f"reusing intermediate checkpoint {directory} ({'+'.join(t.name for t in self.intermediate)})")
@@ -326,8 +326,8 @@ class Pipeline:
         r = self.request
         examples = load_examples(self.plugins, task, split, language, source=r.data, limit=r.limit)
         hparams = self.target_hparams[task.name]
-        context = {"load": lambda other_split: load_examples(self.plugins, task, other_split, language,
-                                                             source=r.data, limit=r.limit)}
+        context = {"split": split, "load": lambda other_split: load_examples(
+            self.plugins, task, other_split, language, source=r.data, limit=r.limit)}
         output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
                                        examples=examples, hparams=hparams, context=context)
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
@@ -339,7 +339,6 @@ class Pipeline:
                   "task": task.name, "language": language, "split": split, "metrics": output.metrics,
                   "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
                   "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
-                  "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None,
                   "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,
                                            "sampling": r.sampling},
                   "examples_per_s": round(float(s.get("examples_per_s", 0.0)), 3),
@@ -347,6 +346,8 @@ class Pipeline:
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
                   "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
                   "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        if self.intermediate:
+            record["intermediate_hparams"] = self.intermediate_hparams.as_dict()
         if model.provenance:
             record["model_info"] = model.provenance
         if "peak_gpu_mb" in s:
@@ -368,7 +369,10 @@ class Pipeline:
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
         writer.write(record)
-        self.plugins.result_written(record)
+        try:
+            self.plugins.result_written(record)
+        except Exception as exc:  # noqa: BLE001 - an observer must not cost the run its results
+            self.log(f"[warning] a harness_result_written plugin failed: {type(exc).__name__}: {one_line(exc)}")
 
     def _error(self, writer, summary, task, language, split, phase, exc) -> None:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):

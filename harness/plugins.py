@@ -6,6 +6,7 @@ and the rest keeps working; ``strict=True`` (``--strict-plugins``) makes it fata
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as metadata
 import importlib.util
@@ -95,9 +96,14 @@ class Plugins:
     strict: bool = False
 
 
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()  # scans every installed distribution: once
+
+
 def _distribution_of(module: ModuleType) -> tuple[str | None, str | None]:
     top = module.__name__.split(".")[0]
-    names = metadata.packages_distributions().get(top) or []
+    names = _packages_distributions().get(top) or []
     if names:
         try:
             return names[0], metadata.version(names[0])

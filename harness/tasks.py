@@ -53,6 +53,9 @@ class Task:
     format: ClassVar[str]
     #: Optional default spec (tasks.yaml schema, as a dict) for third-party tasks that ship no YAML.
     default_spec: ClassVar[dict[str, Any] | None] = None
+    #: False when rows are not independent examples (BUCC: sentences then gold pairs), so that
+    #: ``--limit`` must not cut them
+    limit_rows: ClassVar[bool] = True
 
     spec: TaskSpec  # bound by the registry
 
@@ -67,6 +70,11 @@ class Task:
         if self.spec.local is None:
             raise DataError(f"task '{self.name}' declares no local directory", field="local")
         return self.spec.local / f"{split}-{language}.jsonl"
+
+    def has_local(self, split: str, language: str) -> bool:
+        """Whether the local directory holds this (split, language); ``--data auto`` reads the hub
+        for the others."""
+        return self.spec.local is not None and self.local_file(split, language).exists()
 
     def local_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Yield (file, row number starting at 1, row) from ``<local>/<split>-<lang>.jsonl``."""

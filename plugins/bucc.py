@@ -16,6 +16,10 @@ class BUCC(Task):
     name = "bucc"
     format = "retrieval"
     retrieval = "mine"
+    limit_rows = False  # sentences first, then gold pairs: a row limit would drop the gold
+
+    def local_file(self, split, language):
+        return self.spec.local / f"{language}-en.{self.spec.splits.get(split, split)}.gold"
 
     def to_example(self, row, split, language):
         if row["side"] == "gold":
