@@ -1,7 +1,7 @@
 """Evaluation throughput: the harness (length-sorted, token-budget batches) vs a straightforward
 per-batch loop, for token tagging (udpos) and extractive QA (xquad).
 
-    python benchmarks/bench_eval.py                           # 400 tagging + 200 QA examples, best of 2
+    python benchmarks/bench_eval.py                           # 400 tagging + 120 QA examples, best of 2
     python benchmarks/bench_eval.py --n-tagging 1000 --n-qa 1000 --repeats 3   # full size (slow on 2 cores)
 
 Both implementations use the same model (MiniLM-L6 by default) with the same randomly initialised
@@ -104,7 +104,7 @@ def padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-tagging", type=int, default=400, help="udpos-style examples (0: skip)")
-    parser.add_argument("--n-qa", type=int, default=200, help="xquad-style examples (0: skip)")
+    parser.add_argument("--n-qa", type=int, default=120, help="xquad-style examples (0: skip)")
     parser.add_argument("--batch-size", type=int, default=32, help="the same for both implementations")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each; the best counts")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

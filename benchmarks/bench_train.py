@@ -1,6 +1,6 @@
 """Target-training throughput: the harness loop (``harness.training.train_model``) vs Hugging Face ``Trainer``.
 
-    python benchmarks/bench_train.py                   # 512 examples, 1 epoch, batch 32, best of 2
+    python benchmarks/bench_train.py                   # 384 examples, 1 epoch, batch 32, best of 2
     python benchmarks/bench_train.py --n 2000 --epochs 2 --repeats 3      # full size (slow on 2 cores)
 
 Both fine-tune the same MiniLM-L6 (all-MiniLM-L6-v2 weights) on the same English NLI data: the MNLI
@@ -53,7 +53,7 @@ def augmented(examples: list[dict], n: int, seed: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=512, help="training examples")
+    parser.add_argument("--n", type=int, default=384, help="training examples")
     parser.add_argument("--dev-n", type=int, default=120, help="dev examples (augmented MNLI dev sample)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -90,6 +90,7 @@ def load_pretrained(model: str, device: torch.device, revision: str | None = Non
         source = model
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the harness shows its own progress
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         encoder = AutoModel.from_pretrained(source, revision=revision, attn_implementation="sdpa",

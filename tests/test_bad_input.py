@@ -347,3 +347,12 @@ def test_a_crash_in_code_still_exits_1(tiny_model_path, tmp_path):
     assert result.exit_code == 1, result.output
     errors = {r["error_type"] for r in read_records(tmp_path / "out" / "results.jsonl") if r["type"] == "error"}
     assert errors == {"DataError", "ZeroDivisionError"}
+
+
+@pytest.mark.xfail(strict=True, raises=OverflowError,
+                   reason="harness/hparams.py Hyperparams.merged: int(inf) raises OverflowError, which is not "
+                          "caught with TypeError/ValueError (one-line fix there)")
+def test_infinite_integer_hyperparameter_is_a_one_line_error(tiny_model_path, tmp_path):
+    result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", "batch_size=.inf",
+                    "-o", tmp_path)
+    assert_one_line_fatal(result, "--hparam.batch_size: expected int", "inf")

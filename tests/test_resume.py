@@ -222,6 +222,7 @@ def test_kill_at_three_points_then_resume_matches_an_uninterrupted_run(tiny_mode
     assert cells[("pawsx", "de", "test")]["checkpoints"]["target"]["reused"] is False
     assert_checkpoints_whole(out)  # the half directory was replaced by a whole checkpoint
     assert (half / "meta.json").is_file()
+    assert not temp.exists()  # the temp dir of a save killed midway is swept, never loaded
     used = {r["checkpoints"][kind]["path"] for r in cells.values() for kind in ("intermediate", "target")}
     assert not any(path and Path(path).name.startswith(".") for path in used)
     assert sorted(p.name for p in checkpoint_dirs(out)) == sorted(p.name for p in checkpoint_dirs(reference))
