@@ -79,21 +79,54 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def alternate(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, Any]]:
-    """Run every callable ``repeats`` times, interleaved (A B C, B C A, C A B ...) so that load
-    changes on a shared machine hit all of them alike; keep every time, the best and the median,
-    and the last result."""
+def interleave(runs: dict[str, Callable[[int], Any]], chunks: int, repeats: int) -> dict[str, dict[str, Any]]:
+    """Fine-grained interleaving for a noisy, shared machine: the work is cut into ``chunks`` equal
+    parts and every implementation runs on chunk 0, then every one on chunk 1 ... (the order rotating
+    from chunk to chunk and from repeat to repeat), so a load change hits all of them alike.
+    ``runs[name](chunk)`` does one chunk. Per implementation: wall and process-CPU seconds summed
+    over the chunks, per repeat (``wall``, ``cpu``), the per-chunk wall times (``chunk_wall``) and the
+    results of the last repeat, chunk by chunk (``results``)."""
     names = list(runs)
-    out: dict[str, dict[str, Any]] = {name: {"times": []} for name in names}
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            seconds, result = timed(runs[name])
-            out[name]["times"].append(seconds)
-            out[name]["result"] = result
+    out: dict[str, dict[str, Any]] = {name: {"wall": [], "cpu": [], "chunk_wall": [], "results": []}
+                                      for name in names}
+    for repeat in range(repeats):
+        for name in names:
+            out[name]["wall"].append(0.0)
+            out[name]["cpu"].append(0.0)
+            out[name]["chunk_wall"].append([])
+            out[name]["results"] = []
+        for chunk in range(chunks):
+            shift = (repeat + chunk) % len(names)
+            for name in names[shift:] + names[:shift]:
+                wall, cpu = time.perf_counter(), time.process_time()
+                result = runs[name](chunk)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                out[name]["wall"][-1] += wall
+                out[name]["cpu"][-1] += cpu
+                out[name]["chunk_wall"][-1].append(wall)
+                out[name]["results"].append(result)
     for name in names:
-        out[name]["best"] = min(out[name]["times"])
-        out[name]["median"] = statistics.median(out[name]["times"])
+        out[name]["best"] = min(out[name]["wall"])
+        out[name]["median"] = statistics.median(out[name]["wall"])
+        out[name]["best_cpu"] = min(out[name]["cpu"])
+    return out
+
+
+def chunk_ratio(figures: dict[str, dict[str, Any]], slow: str, fast: str) -> float:
+    """Median over all (repeat, chunk) pairs of wall(slow) / wall(fast): robust to load bursts."""
+    ratios = [a / b for rs, rf in zip(figures[slow]["chunk_wall"], figures[fast]["chunk_wall"])
+              for a, b in zip(rs, rf) if b > 0]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def split(items: list, chunks: int) -> list[list]:
+    """``items`` cut into ``chunks`` contiguous parts of (nearly) equal size."""
+    size, extra = divmod(len(items), chunks)
+    out, start = [], 0
+    for i in range(chunks):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
     return out
 
 

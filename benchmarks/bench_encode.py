@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import alternate, machine, matmul_flops, minilm_dir, multilingual_sentences, table  # noqa: E402
+from _common import (chunk_ratio, interleave, machine, matmul_flops, minilm_dir,  # noqa: E402
+                     multilingual_sentences, split, table)
 
 
 def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediate: int) -> float:
@@ -56,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="sentences (5000 for the full-size run)")
     parser.add_argument("--batch-size", type=int, default=32, help="the same for harness and sentence-transformers")
     parser.add_argument("--max-length", type=int, default=256, help="truncation (tokens), the same for all")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each; the best counts")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each over all chunks; the best counts")
+    parser.add_argument("--chunks", type=int, default=4,
+                        help="the sentences are encoded in this many calls per implementation, interleaved "
+                             "(harness, st, naive on chunk 1; st, naive, harness on chunk 2 ...)")
     parser.add_argument("--naive-n", type=int, default=200,
-                        help="run the naive loop on the first N sentences only (0: all); "
-                             "sentences/s is still comparable since the sentence order is random")
+                        help="run the naive loop on N of the sentences only (the same share of each chunk; "
+                             "0: all); sentences/s stays comparable since the sentence order is random")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
     parser.add_argument("--atol", type=float, default=1e-4, help="max |embedding difference| allowed")
@@ -78,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model_dir = str(args.model or minilm_dir())
     sentences = multilingual_sentences(args.n, seed=args.seed)
-    naive_sentences = sentences[: args.naive_n or args.n]
+    chunks = split(sentences, max(1, min(args.chunks, len(sentences))))
+    share = min(1.0, (args.naive_n or args.n) / args.n)
+    naive_chunks = [chunk[: max(1, round(len(chunk) * share))] for chunk in chunks]
+    naive_sentences = [s for chunk in naive_chunks for s in chunk]
 
     loaded = load_pretrained(model_dir, torch.device("cpu"))
     config = loaded.encoder.config
@@ -89,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     naive_tokenizer, naive_model = loaded.tokenizer, load_pretrained(model_dir, torch.device("cpu")).encoder
     naive_model.eval()
 
-    def run_harness():
-        return encode(loaded, sentences=sentences, layer=config.num_hidden_layers, batch_size=args.batch_size,
+    def run_harness(chunk: int):
+        return encode(loaded, sentences=chunks[chunk], layer=config.num_hidden_layers, batch_size=args.batch_size,
                       max_length=args.max_length, normalize=True)
 
-    def run_st():
-        return st.encode(sentences, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False,
+    def run_st(chunk: int):
+        return st.encode(chunks[chunk], batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False,
                          normalize_embeddings=not st_normalizes)
 
-    def run_naive():
+    def run_naive(chunk: int):
         rows = []
         with torch.no_grad():
-            for sentence in naive_sentences:
+            for sentence in naive_chunks[chunk]:
                 inputs = naive_tokenizer(sentence, return_tensors="pt", truncation=True, max_length=args.max_length)
                 hidden = naive_model(**inputs).last_hidden_state[0]
                 vector = hidden.mean(0)
@@ -111,27 +118,36 @@ def main(argv: list[str] | None = None) -> int:
     encode(loaded, sentences=sentences[:64], layer=config.num_hidden_layers, batch_size=args.batch_size,
            max_length=args.max_length, normalize=True)
     st.encode(sentences[:64], batch_size=args.batch_size, show_progress_bar=False)
+    run_naive(0)
     matmul_rate = matmul_flops()
 
-    results = alternate({"harness": run_harness, "sentence-transformers": run_st, "naive loop": run_naive},
-                        args.repeats)
+    results = interleave({"harness": run_harness, "sentence-transformers": run_st, "naive loop": run_naive},
+                         len(chunks), args.repeats)
     matmul_rate = max(matmul_rate, matmul_flops())  # measured before and after; the better one
 
-    ours, theirs, naive = (results[k]["result"] for k in ("harness", "sentence-transformers", "naive loop"))
+    ours, theirs, naive = (np.concatenate(results[k]["results"])
+                           for k in ("harness", "sentence-transformers", "naive loop"))
     diff_st = float(np.abs(ours - theirs).max())
-    diff_naive = float(np.abs(ours[: len(naive)] - naive).max())
+    naive_rows = np.concatenate([np.arange(len(c))[: len(nc)] + sum(len(x) for x in chunks[:i])
+                                 for i, (c, nc) in enumerate(zip(chunks, naive_chunks))])
+    diff_naive = float(np.abs(ours[naive_rows] - naive).max())
 
     ids = loaded.tokenizer(sentences, truncation=True, max_length=args.max_length)["input_ids"]
     lengths = [len(x) for x in ids]
     flops_all = encoder_flops(lengths, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
-    flops_naive = encoder_flops(lengths[: len(naive_sentences)], config.num_hidden_layers, config.hidden_size,
+    flops_naive = encoder_flops([lengths[i] for i in naive_rows], config.num_hidden_layers, config.hidden_size,
                                 config.intermediate_size)
-    harness_batches = length_sorted_batches(lengths, args.batch_size, 16384)
-    by_chars = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))   # sentence-transformers' order
-    st_batches = [by_chars[i:i + args.batch_size] for i in range(0, len(by_chars), args.batch_size)]
+    harness_padded = st_padded = 0
+    offset = 0
+    for chunk in chunks:
+        part = lengths[offset:offset + len(chunk)]
+        harness_padded += padded_tokens(part, length_sorted_batches(part, args.batch_size, 16384))
+        by_chars = sorted(range(len(chunk)), key=lambda i: -len(chunk[i]))   # sentence-transformers' order
+        st_padded += padded_tokens(part, [by_chars[i:i + args.batch_size]
+                                          for i in range(0, len(by_chars), args.batch_size)])
+        offset += len(chunk)
     real = sum(lengths)
-    padding = {"harness": real / padded_tokens(lengths, harness_batches),
-               "sentence-transformers": real / padded_tokens(lengths, st_batches), "naive loop": 1.0}
+    padding = {"harness": real / harness_padded, "sentence-transformers": real / st_padded, "naive loop": 1.0}
 
     rows, figures = [], {}
     for name, count, flops in (("harness", len(sentences), flops_all),

@@ -9,6 +9,7 @@ harness split ``train`` reads ``train_r{n}`` for every round ``n`` in ``options.
 from __future__ import annotations
 
 from harness import Task, hookimpl
+from harness.formats.classification import class_label
 from harness.errors import DataError
 
 DEFAULT_ROUNDS = (1, 2, 3)
@@ -29,11 +30,8 @@ class ANLI(Task):
         return list(dict.fromkeys(rounds))
 
     def to_example(self, row, split, language):
-        label = row["label"]
-        labels = self.spec.labels or []
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
-            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
-        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": labels[label]}
+        label = class_label(row["label"], self.spec.labels or [])
+        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
         if row.get("uid") is not None:
             example["id"] = str(row["uid"])
         return example

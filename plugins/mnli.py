@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from harness import Task, hookimpl
-from harness.errors import DataError
+from harness.formats.classification import class_label
 
 
 class MNLI(Task):
@@ -10,11 +10,8 @@ class MNLI(Task):
     format = "classification"
 
     def to_example(self, row, split, language):
-        label = row["label"]
-        labels = self.spec.labels or []
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
-            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
-        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": labels[label]}
+        label = class_label(row["label"], self.spec.labels or [])
+        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
         if "idx" in row:
             example["id"] = str(row["idx"])
         return example

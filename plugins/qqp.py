@@ -6,7 +6,7 @@ unlabelled test split), ``idx``.
 from __future__ import annotations
 
 from harness import Task, hookimpl
-from harness.errors import DataError
+from harness.formats.classification import class_label
 
 
 class QQP(Task):
@@ -14,11 +14,8 @@ class QQP(Task):
     format = "classification"
 
     def to_example(self, row, split, language):
-        label = row["label"]
-        labels = self.spec.labels or []
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
-            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
-        example = {"text_a": row["question1"], "text_b": row["question2"], "label": labels[label]}
+        label = class_label(row["label"], self.spec.labels or [])
+        example = {"text_a": row["question1"], "text_b": row["question2"], "label": label}
         if "idx" in row:
             example["id"] = str(row["idx"])
         return example

@@ -5,7 +5,7 @@ Hub columns: ``sentence``, ``label`` (0 negative, 1 positive; -1 on the unlabell
 from __future__ import annotations
 
 from harness import Task, hookimpl
-from harness.errors import DataError
+from harness.formats.classification import class_label
 
 
 class SST2(Task):
@@ -13,11 +13,8 @@ class SST2(Task):
     format = "classification"
 
     def to_example(self, row, split, language):
-        label = row["label"]
-        labels = self.spec.labels or []
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(labels):
-            raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {label!r}", field="label")
-        example = {"text_a": row["sentence"], "label": labels[label]}
+        label = class_label(row["label"], self.spec.labels or [])
+        example = {"text_a": row["sentence"], "label": label}
         if "idx" in row:
             example["id"] = str(row["idx"])
         return example

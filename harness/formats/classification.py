@@ -12,6 +12,13 @@ from ..metrics import accuracy
 from .base import Format, Head, register_format
 
 
+def class_label(value: Any, labels: list[str], field: str = "label") -> str:
+    """A ClassLabel code (int, as the hub stores GLUE/ANLI labels) -> its name in ``labels``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(labels):
+        raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {value!r}", field=field)
+    return labels[value]
+
+
 class ClassificationHead(Head):
     """dense-tanh-dropout-linear on the first token, as in RoBERTa/XLM-R's classification head."""
 
