@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .errors import HarnessError
 from .hparams import Hyperparams
+from .options import run_options
 
 console = Console(stderr=True)
 out = Console()
@@ -115,28 +116,8 @@ def cli() -> None:
 @click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
 @click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
-@click.option("--preset", "-p", help="A preset from tasks.yaml (e.g. demo, paper); options given here win.")
-@click.option("--languages", "-l", "languages", multiple=True, metavar="TASK=L1,L2",
-              help="Languages of a target (default: all of the task's languages).")
-@click.option("--splits", default=None, help="Evaluation splits, comma-separated (dev,test). Default: test.")
-@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--seed", type=int, default=None, help="Random seed (default 1).")
-@click.option("--limit", type=int, default=None, help="At most N examples per task, split and language.")
-@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default=None,
-              help="Read the hub, local directories, or local when present (default).")
-@click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
-@click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold).")
-@click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter.")
-@click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE")
-@click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
-              help="Train on a deterministic fraction of the intermediate data.")
-@click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional).")
-@click.option("--cap", type=int, default=None, help="Multi-task: cap each task's size for sampling.")
-@click.option("--overwrite", type=click.Choice(["never", "only-missing", "always"]), default="only-missing",
-              show_default=True)
-@click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
-@click.option("--revision", default=None, help="Hub revision of the model.")
+@run_options
 @common_options
 def eval_command(env: Env, **options: Any) -> None:
     """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate

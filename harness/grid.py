@@ -22,6 +22,7 @@ from typing import Any, Callable
 import click
 
 from .errors import HarnessError, LockedError
+from .options import run_options
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
 
@@ -238,27 +239,7 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
 @click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
 @click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
-@click.option("--preset", "-p", help="A preset from tasks.yaml (e.g. demo, paper); options given here win.")
-@click.option("--languages", "-l", "languages", multiple=True, metavar="TASK=L1,L2",
-              help="Languages of a target (default: all of the task's languages).")
-@click.option("--splits", default=None, help="Evaluation splits, comma-separated (dev,test). Default: test.")
-@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs", show_default=True)
-@click.option("--limit", type=int, default=None, help="At most N examples per task, split and language.")
-@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default=None,
-              help="Read the hub, local directories, or local when present (default).")
-@click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
-@click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold).")
-@click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter.")
-@click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE")
-@click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
-              help="Train on a deterministic fraction of the intermediate data.")
-@click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional).")
-@click.option("--cap", type=int, default=None, help="Multi-task: cap each task's size for sampling.")
-@click.option("--overwrite", type=click.Choice(["never", "only-missing", "always"]), default="only-missing",
-              show_default=True)
-@click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
-@click.option("--revision", default=None, help="Hub revision of the model.")
+@run_options
 def grid_command(env, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
