@@ -17,8 +17,10 @@ same decoding (``fmt.decode``) and scoring:
 Examples are the shipped udpos / xquad+squad samples (en, de, ru, zh) recombined into ``--n``
 examples of mixed lengths: 1-12 sentences of one language per tagging example; 1-8 paragraphs of
 one language per QA context (long contexts give several doc_stride windows), with one of their
-questions (answer offsets shifted). Predictions must be IDENTICAL (asserted); examples/s is the
-best of ``--repeats`` interleaved runs (featurize + inference + decode + score, both).
+questions (answer offsets shifted). Predictions must be IDENTICAL (asserted). The examples are cut
+into ``--chunks`` parts and the two implementations take turns chunk by chunk (order rotating), so
+load changes on a shared machine hit both alike; examples/s is the best of ``--repeats`` passes
+(featurize + inference + decode + score, both).
 """
 from __future__ import annotations
 
@@ -26,13 +28,12 @@ import argparse
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, minilm_dir, table  # noqa: E402
+from _common import chunk_ratio, interleave, machine, minilm_dir, split, table  # noqa: E402
 
 LANGUAGES = ("en", "de", "ru", "zh")
 
@@ -106,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-tagging", type=int, default=400, help="udpos-style examples (0: skip)")
     parser.add_argument("--n-qa", type=int, default=120, help="xquad-style examples (0: skip)")
     parser.add_argument("--batch-size", type=int, default=32, help="the same for both implementations")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each; the best counts")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each over all chunks; the best counts")
+    parser.add_argument("--chunks", type=int, default=4,
+                        help="the examples are evaluated in this many calls per implementation, taking turns")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
     parser.add_argument("--seed", type=int, default=0)
@@ -141,53 +144,56 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         model.heads[task.name] = fmt.build_head(model.hidden_size, task)
         settings = Hyperparams().merged({**(task.spec.hparams or {}), "eval_batch_size": args.batch_size})
+        parts = split(examples, max(1, min(args.chunks, len(examples))))
         runs = {
-            "harness": lambda: fmt.evaluate(model, task, examples, "en", settings),
-            "per-batch": lambda: per_batch_evaluate(model, task, fmt, examples, settings),
+            "harness": lambda chunk: fmt.evaluate(model, task, parts[chunk], "en", settings).predictions,
+            "per-batch": lambda chunk: per_batch_evaluate(model, task, fmt, parts[chunk], settings)[0],
         }
         # warm-up on a few examples
         fmt.evaluate(model, task, examples[:8], "en", settings)
         per_batch_evaluate(model, task, fmt, examples[:8], settings)
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        outputs = {}
-        names = list(runs)
-        for round_ in range(args.repeats):
-            for name in names[round_ % 2:] + names[:round_ % 2]:
-                start = time.perf_counter()
-                outputs[name] = runs[name]()
-                times[name].append(time.perf_counter() - start)
-        ours, (theirs, their_metrics) = outputs["harness"].predictions, outputs["per-batch"]
+        results = interleave(runs, len(parts), args.repeats)
+        times = {name: results[name]["wall"] for name in runs}
+        ours = [p for chunk in results["harness"]["results"] for p in chunk]
+        theirs = [p for chunk in results["per-batch"]["results"] for p in chunk]
         mismatches = sum(a != b for a, b in zip(ours, theirs))
         if mismatches or len(ours) != len(theirs):
             failures.append(f"{task_name}: {mismatches} of {len(ours)} predictions differ")
-        features = fmt.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
-        lengths = [fmt.length(f) for f in features]
-        ours_padded = padded_tokens(lengths, length_sorted_batches(lengths, settings.eval_batch_size,
-                                                                   settings.eval_token_budget))
-        order = list(range(len(features)))
-        theirs_padded = padded_tokens(lengths, [order[i:i + args.batch_size]
-                                                for i in range(0, len(order), args.batch_size)])
-        figures[task_name] = {"examples": len(examples), "features": len(features), "tokens": sum(lengths),
+        lengths, ours_padded, theirs_padded = [], 0, 0
+        for part in parts:
+            part_lengths = [fmt.length(f) for f in fmt.featurize(part, model.tokenizer, task, settings.max_length,
+                                                                 train=False)]
+            ours_padded += padded_tokens(part_lengths, length_sorted_batches(
+                part_lengths, settings.eval_batch_size, settings.eval_token_budget))
+            order = list(range(len(part_lengths)))
+            theirs_padded += padded_tokens(part_lengths, [order[i:i + args.batch_size]
+                                                          for i in range(0, len(order), args.batch_size)])
+            lengths += part_lengths
+        figures[task_name] = {"examples": len(examples), "features": len(lengths), "tokens": sum(lengths),
                               "max_length": settings.max_length, "identical_predictions": not mismatches,
-                              "metrics": outputs["harness"].metrics}
+                              "metrics": fmt.score(examples, ours, task, "en")}
         for name, padded in (("harness", ours_padded), ("per-batch", theirs_padded)):
             best = min(times[name])
-            figures[task_name][name] = {"best_s": best, "times_s": times[name],
+            figures[task_name][name] = {"best_s": best, "times_s": times[name], "cpu_s": results[name]["cpu"],
                                         "examples_per_s": len(examples) / best,
                                         "real_over_padded_tokens": sum(lengths) / padded}
-            rows.append([task_name, name, len(examples), len(features), best, float(np.median(times[name])),
-                         len(examples) / best, f"{100 * sum(lengths) / padded:.0f}%"])
+            rows.append([task_name, name, len(examples), len(lengths), best, float(np.median(times[name])),
+                         results[name]["best_cpu"], len(examples) / best, f"{100 * sum(lengths) / padded:.0f}%"])
         figures[task_name]["speedup"] = (figures[task_name]["harness"]["examples_per_s"]
                                          / figures[task_name]["per-batch"]["examples_per_s"])
+        figures[task_name]["cpu_speedup"] = results["per-batch"]["best_cpu"] / results["harness"]["best_cpu"]
+        figures[task_name]["chunk_speedup"] = chunk_ratio(results, "per-batch", "harness")
 
     print(f"machine: {machine()}")
     print(f"model: {model_dir} with random task heads (seed {args.seed}); batch size {args.batch_size}, "
-          f"best of {args.repeats}\n")
-    print(table(["task", "implementation", "examples", "features", "best s", "median s", "examples/s",
+          f"{args.chunks} interleaved chunks, best of {args.repeats}\n")
+    print(table(["task", "implementation", "examples", "features", "best s", "median s", "cpu s", "examples/s",
                  "real/padded tokens"], rows))
     print()
     for task_name, figure in figures.items():
-        print(f"{task_name}: harness / per-batch = {figure['speedup']:.2f}x; predictions identical: "
+        print(f"{task_name}: harness / per-batch = {figure['speedup']:.2f}x by best wall time, "
+              f"{figure['cpu_speedup']:.2f}x by process CPU time, {figure['chunk_speedup']:.2f}x median per chunk; "
+              f"predictions identical: "
               f"{figure['identical_predictions']} ({figure['features']} features, {figure['tokens']:,} tokens, "
               f"max length {figure['max_length']})")
     if args.json:

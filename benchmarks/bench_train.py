@@ -16,8 +16,9 @@ decay, gradient clipping, max_length and seed, on CPU with the same torch thread
             (random batches padded to their longest example, default optimizer).
 
 Timed: featurization/tokenization + training (model loading excluded for both). Reported: examples/s
-(examples x epochs / seconds) of the best of ``--repeats`` interleaved runs, and the dev accuracy
-each reached on the (augmented) MNLI dev sample. Goal: harness >= 1.3x Trainer.
+(examples x epochs / seconds) of the best of ``--repeats`` alternating runs (H T, T H, ...; wall time,
+and process CPU time, steadier on a shared machine), and the dev accuracy each reached on the
+(augmented) MNLI dev sample. Goal: harness >= 1.3x Trainer.
 """
 from __future__ import annotations
 
@@ -97,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_harness() -> dict:
         model = load_pretrained(model_dir, torch.device("cpu"))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         stats = train_model(model, [task], {task.name: train}, hparams, seed=args.seed)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         result = fmt.evaluate(model, task, dev, "en", hparams)
-        return {"seconds": seconds, "accuracy": result.metrics["accuracy"], "steps": stats["steps"],
+        return {"seconds": seconds, "cpu": cpu, "accuracy": result.metrics["accuracy"], "steps": stats["steps"],
                 "final_loss": stats["final_loss"]}
 
     def run_trainer() -> dict:
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                                                "label": [index[r["label"]] for r in rows]})
 
         with tempfile.TemporaryDirectory() as output_dir:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             train_ds = as_dataset(train).map(tokenize, batched=True, remove_columns=["text_a", "text_b"])
             training_args = TrainingArguments(
                 output_dir=output_dir, per_device_train_batch_size=args.batch_size,
@@ -133,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             trainer = Trainer(model=model, args=training_args, train_dataset=train_ds,
                               data_collator=DataCollatorWithPadding(tokenizer))
             output = trainer.train()
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             dev_ds = as_dataset(dev).map(tokenize, batched=True, remove_columns=["text_a", "text_b"])
             predictions = trainer.predict(dev_ds)
         accuracy = float((np.argmax(predictions.predictions, -1) == np.asarray(dev_ds["label"])).mean())
-        return {"seconds": seconds, "accuracy": accuracy, "steps": output.global_step,
+        return {"seconds": seconds, "cpu": cpu, "accuracy": accuracy, "steps": output.global_step,
                 "final_loss": output.training_loss}
 
     runs = {"harness": run_harness, "HF Trainer": run_trainer}
@@ -155,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         times = [r["seconds"] for r in results[name]]
         best = min(times)
         accuracies = [r["accuracy"] for r in results[name]]
-        figures[name] = {"best_s": best, "times_s": times, "examples_per_s": trained / best,
+        cpu = [r["cpu"] for r in results[name]]
+        figures[name] = {"best_s": best, "times_s": times, "cpu_s": cpu, "examples_per_s": trained / best,
+                         "examples_per_cpu_s": trained / min(cpu),
                          "dev_accuracy": accuracies, "steps": results[name][-1]["steps"]}
-        rows.append([name, results[name][-1]["steps"], best, float(np.median(times)), trained / best,
+        rows.append([name, results[name][-1]["steps"], best, float(np.median(times)), min(cpu), trained / best,
                      " ".join(f"{a:.3f}" for a in accuracies)])
     speedup = figures["harness"]["examples_per_s"] / figures["HF Trainer"]["examples_per_s"]
+    cpu_speedup = figures["harness"]["examples_per_cpu_s"] / figures["HF Trainer"]["examples_per_cpu_s"]
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokens = [len(x) for x in tokenizer([e["text_a"] for e in train], [e["text_b"] for e in train],
@@ -169,12 +173,15 @@ def main(argv: list[str] | None = None) -> int:
           f"per pair), {args.epochs:g} epoch(s), batch {args.batch_size}, lr {args.learning_rate:g}, warmup "
           f"{args.warmup_ratio:g}, weight decay {args.weight_decay:g}, max length {args.max_length}, "
           f"{threads} torch threads, best of {args.repeats}; dev: {len(dev)} examples (3 classes, chance ~0.33)\n")
-    print(table(["implementation", "steps", "best s", "median s", "examples/s", "dev accuracy (per run)"], rows))
-    print(f"\nharness / HF Trainer: {speedup:.2f}x (goal >= 1.3) {'MET' if speedup >= 1.3 else 'MISSED'}")
+    print(table(["implementation", "steps", "best s", "median s", "cpu s", "examples/s", "dev accuracy (per run)"],
+                rows))
+    print(f"\nharness / HF Trainer: {speedup:.2f}x by best wall time, {cpu_speedup:.2f}x by process CPU time "
+          f"(goal >= 1.3) {'MET' if speedup >= 1.3 else 'MISSED'}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "n": args.n, "epochs": args.epochs,
                                                "batch_size": args.batch_size, "threads": threads,
-                                               "implementations": figures, "speedup": speedup}, indent=1))
+                                               "implementations": figures, "speedup": speedup,
+                                               "cpu_speedup": cpu_speedup}, indent=1))
     return 0
 
 

@@ -42,8 +42,12 @@ class Hyperparams:
             kind = types[key]
             try:
                 values[key] = kind(value) if not isinstance(value, bool) or kind is bool else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 values[key] = None
+            if kind is int and isinstance(value, float) and values[key] is not None and value != values[key]:
+                values[key] = None  # 1.5 is not a batch size
+            if kind in (int, float) and values[key] is not None and values[key] < 0:
+                raise ConfigError(f"{where}.{key}: must not be negative, got {value!r}")
             if values[key] is None:
                 raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
         return Hyperparams(**values)

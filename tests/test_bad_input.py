@@ -349,10 +349,9 @@ def test_a_crash_in_code_still_exits_1(tiny_model_path, tmp_path):
     assert errors == {"DataError", "ZeroDivisionError"}
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="harness/hparams.py Hyperparams.merged: int(inf) raises OverflowError, which is not "
-                          "caught with TypeError/ValueError (one-line fix there)")
-def test_infinite_integer_hyperparameter_is_a_one_line_error(tiny_model_path, tmp_path):
-    result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", "batch_size=.inf",
+@pytest.mark.parametrize("value, message", [(".inf", "expected int"), ("1.5", "expected int"),
+                                            ("-4", "must not be negative")])
+def test_impossible_batch_size_is_a_one_line_error(tiny_model_path, tmp_path, value, message):
+    result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", f"batch_size={value}",
                     "-o", tmp_path)
-    assert_one_line_fatal(result, "--hparam.batch_size: expected int", "inf")
+    assert_one_line_fatal(result, f"--hparam.batch_size: {message}", value.lstrip("."))
