@@ -6,7 +6,7 @@
 
 All three embed the same deterministic, mixed-length (3-120 words) multilingual sentences with the
 same model (the real English MiniLM-L6 of all-MiniLM-L6-v2) on CPU, truncated to the same
-``--max-length`` (the model's sentence-transformers setting, 256), with the same batch size:
+``--max-length`` (the model's sentence-transformers setting, 256), with the same batch size (``--device``, CPU by default; fp32 everywhere):
 
 * harness      ``encode(model, sentences=..., layer=<last>, normalize=True)``: tokenized once,
                batched longest-first under a token budget (little padding), rows in input order;
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the naive loop on N of the sentences only (the same share of each chunk; "
                              "0: all); sentences/s stays comparable since the sentence order is random")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda ...: the same for all three")
     parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
     parser.add_argument("--atol", type=float, default=1e-4, help="max |embedding difference| allowed")
     parser.add_argument("--seed", type=int, default=0)
@@ -90,18 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     naive_chunks = [chunk[: max(1, round(len(chunk) * share))] for chunk in chunks]
     naive_sentences = [s for chunk in naive_chunks for s in chunk]
 
-    loaded = load_pretrained(model_dir, torch.device("cpu"))
+    device = torch.device(args.device)
+    loaded = load_pretrained(model_dir, device)
     config = loaded.encoder.config
-    st = SentenceTransformer(model_dir, device="cpu")
+    st = SentenceTransformer(model_dir, device=str(device))
     st.max_seq_length = args.max_length
     # all-MiniLM-L6-v2's pipeline ends in a Normalize module; a plain model directory gets none
     st_normalizes = any(type(module).__name__ == "Normalize" for module in st)
-    naive_tokenizer, naive_model = loaded.tokenizer, load_pretrained(model_dir, torch.device("cpu")).encoder
+    naive_tokenizer, naive_model = loaded.tokenizer, load_pretrained(model_dir, device).encoder
     naive_model.eval()
 
     def run_harness(chunk: int):
         return encode(loaded, sentences=chunks[chunk], layer=config.num_hidden_layers, batch_size=args.batch_size,
-                      max_length=args.max_length, normalize=True)
+                      max_length=args.max_length, normalize=True, mixed_precision="no")  # fp32, as the others
 
     def run_st(chunk: int):
         return st.encode(chunks[chunk], batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False,
@@ -112,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for sentence in naive_chunks[chunk]:
                 inputs = naive_tokenizer(sentence, return_tensors="pt", truncation=True, max_length=args.max_length)
-                hidden = naive_model(**inputs).last_hidden_state[0]
+                hidden = naive_model(**inputs.to(device)).last_hidden_state[0]
                 vector = hidden.mean(0)
-                rows.append((vector / vector.norm()).numpy())
+                rows.append((vector / vector.norm()).cpu().numpy())
         return np.stack(rows)
 
     # warm-up (first-call allocations, lazy init) on a few sentences of each

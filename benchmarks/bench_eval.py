@@ -82,6 +82,8 @@ def per_batch_evaluate(model, task, fmt, examples, settings) -> tuple[list, dict
     """The straightforward loop: input order, fixed-size batches padded to their longest feature."""
     import torch
 
+    from harness.inference import autocast_context
+
     features = fmt.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
     task_model = model.task_model(task.name)
     task_model.eval()
@@ -90,8 +92,9 @@ def per_batch_evaluate(model, task, fmt, examples, settings) -> tuple[list, dict
     with torch.inference_mode():
         for start in range(0, len(features), settings.eval_batch_size):
             chunk = features[start:start + settings.eval_batch_size]
-            batch = {k: v for k, v in fmt.collate(chunk, pad_id).items() if k != "labels"}
-            output = task_model(batch, task.name)["logits"].float().numpy()
+            batch = {k: v.to(model.device) for k, v in fmt.collate(chunk, pad_id).items() if k != "labels"}
+            with autocast_context(model.device, settings.mixed_precision):
+                output = task_model(batch, task.name)["logits"].float().cpu().numpy()
             for row, feature in zip(output, chunk):
                 logits.append(row[: len(feature["input_ids"])] if fmt.per_token else row)
     predictions = fmt.decode(examples, features, logits, task)
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=4,
                         help="the examples are evaluated in this many calls per implementation, taking turns")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda ...: the same for both")
     parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model_dir = str(args.model or minilm_dir())
     registry = build_registry()
-    model = load_pretrained(model_dir, torch.device("cpu"))
+    model = load_pretrained(model_dir, torch.device(args.device))
     cases = []
     if args.n_tagging:
         cases.append(("udpos", tagging_examples(registry, args.n_tagging, args.seed)))

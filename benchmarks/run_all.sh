@@ -2,7 +2,7 @@
 # Run every benchmark and keep its table (.log) and figures (.json) under $OUT.
 #
 #   bash benchmarks/run_all.sh            # default sizes (about 40-60 minutes on 2 busy CPU cores)
-#   bash benchmarks/run_all.sh --quick    # smoke run: tiny sizes, a few minutes
+#   bash benchmarks/run_all.sh --quick    # smoke run: tiny sizes, a few minutes (its ratios mean little)
 #   bash benchmarks/run_all.sh --full     # the full sizes quoted in BENCHMARKS.md (hours on 2 cores)
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), OUT (default runs/benchmarks),
@@ -19,8 +19,8 @@ THREADS_ARG=()
 [ -n "${THREADS:-}" ] && THREADS_ARG=(--threads "$THREADS")
 
 case "$MODE" in
-  --quick) ENCODE=(--n 200 --naive-n 50 --repeats 1); TRAIN=(--n 96 --dev-n 30 --repeats 1)
-           EVAL=(--n-tagging 80 --n-qa 40 --repeats 1); MINING_N=${MINING_N:-5000} ;;
+  --quick) ENCODE=(--n 200 --naive-n 50 --repeats 1 --chunks 1); TRAIN=(--n 96 --dev-n 30 --repeats 1)
+           EVAL=(--n-tagging 80 --n-qa 40 --repeats 1 --chunks 1); MINING_N=${MINING_N:-5000} ;;
   --full)  ENCODE=(--n 5000 --naive-n 0 --repeats 3); TRAIN=(--n 2000 --epochs 2 --repeats 3)
            EVAL=(--n-tagging 1000 --n-qa 1000 --repeats 3); MINING_N=${MINING_N:-100000} ;;
   default) ENCODE=(); TRAIN=(); EVAL=(); MINING_N=${MINING_N:-20000} ;;

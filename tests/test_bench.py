@@ -79,7 +79,7 @@ def test_bench_encode_script_runs(tiny_model_path, tmp_path):
     done = _script("bench_encode.py", "--model", str(tiny_model_path), "--n", "24", "--naive-n", "6",
                    "--repeats", "1", "--batch-size", "8", "--json", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "harness / sentence-transformers" in done.stdout and "of matmul" in done.stdout
+    assert "vs sentence-transformers" in done.stdout and "of matmul" in done.stdout
     figures = json.loads(out.read_text())
     assert figures["max_diff_st"] < 1e-4 and figures["implementations"]["harness"]["sentences_per_s"] > 0
 
