@@ -225,15 +225,6 @@ def rich_reporter():
     return RichReporter()
 
 
-def primary_metric(registry, task_name: str, metrics: dict[str, Any]) -> tuple[str, float | None]:
-    from .config import PRIMARY_METRIC
-
-    task = registry.tasks.get(task_name)
-    name = PRIMARY_METRIC.get(task.spec.metric, "accuracy") if task else next(iter(metrics), "")
-    value = metrics.get(name)
-    return name, (float(value) if isinstance(value, (int, float)) else None)
-
-
 def print_scores(registry, results: list[dict[str, Any]]) -> None:
     """One row per target: the primary metric per language and the mean over languages."""
     if not results:
@@ -247,14 +238,13 @@ def print_scores(registry, results: list[dict[str, Any]]) -> None:
     table.add_column("metric")
     table.add_column("mean", justify="right", style="bold")
     table.add_column("per language")
+    from .report import metric_for
+
     for task, cells in by_task.items():
-        values = {lang: primary_metric(registry, task, metrics) for lang, metrics in cells.items()}
-        metric = next(iter(values.values()))[0]
-        numbers = [v for _, v in values.values() if v is not None]
-        scale = 1.0 if metric == "f1" and registry.tasks.get(task) and registry.tasks[task].format == "qa" else 100.0
-        mean = sum(numbers) / len(numbers) * scale if numbers else float("nan")
-        per = "  ".join(f"{lang} {v * scale:.1f}" for lang, (_, v) in values.items() if v is not None)
-        table.add_row(task, metric, f"{mean:.1f}", per)
+        metric, scale = metric_for(registry, task, next(iter(cells.values())))
+        values = {lang: float(m[metric]) * scale for lang, m in cells.items() if isinstance(m.get(metric), (int, float))}
+        mean = sum(values.values()) / len(values) if values else float("nan")
+        table.add_row(task, metric, f"{mean:.1f}", "  ".join(f"{lang} {v:.1f}" for lang, v in values.items()))
     out.print(table)
 
 

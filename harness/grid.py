@@ -244,7 +244,7 @@ def grid_command(env, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
     from .cli import console, out, rich_reporter
-    from .report import build_report, render_table
+    from .report import build_report, metric_for, render_table
 
     registry = env.registry(options["data_dir"])
     summary = run_grid(registry, options, reporter=rich_reporter(),
@@ -253,7 +253,7 @@ def grid_command(env, **options: Any) -> None:
                                                         soft_wrap=True))
     records = summary.results + summary.errors
     for split in summary.splits:
-        report = build_report(records, split=split, metric_for_task=lambda task, metrics: _metric(registry, task, metrics))
+        report = build_report(records, split=split, metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
         report.errors = []   # listed once, below
         render_table(report, out)
     out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
@@ -266,8 +266,3 @@ def grid_command(env, **options: Any) -> None:
             console.print(f"failed: {cell}: {where} [{error.get('phase')}] {error.get('error_type')}: "
                           f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-
-
-def _metric(registry, task: str, metrics: dict[str, Any]) -> tuple[str, float]:
-    from .report import metric_for
-    return metric_for(registry, task, metrics)
