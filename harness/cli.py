@@ -126,10 +126,11 @@ def eval_command(env: Env, **options: Any) -> None:
 
     registry = env.registry(options["data_dir"])
     request = build_request(registry, options)
-    summary = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, highlight=False)).run()
+    summary = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)).run()
     print_scores(registry, summary.results)
     out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
-              f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False)
+              f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
+              soft_wrap=True)
     if summary.errors:
         for error in summary.errors:
             console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
