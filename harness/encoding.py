@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .formats.base import pad_sequences
-from .inference import autocast_context, length_sorted_batches
+from .inference import BatchTimer, autocast_context, length_sorted_batches, to_device
 
 #: encoders whose hidden_states[i] is exactly the output of the i-th block (no final norm after the
 #: stack), so running only the first ``layer`` blocks gives the same numbers as the full model
@@ -76,22 +76,27 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
     ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"] if sentences else []
     batches = length_sorted_batches([len(x) for x in ids], batch_size, token_budget)
     pad_id = tokenizer.pad_token_id or 0
-    latencies: list[float] = []
+    timer = BatchTimer(torch.device(device))
+    pending = []
     was_training = encoder.training
     encoder.eval()
     try:
         with _first_blocks(encoder, layer) as truncated:
             for indices in batches:
-                t0 = time.perf_counter()
-                input_ids = pad_sequences([ids[i] for i in indices], pad_id).to(device)
-                mask = pad_sequences([[1] * len(ids[i]) for i in indices], 0).to(device)
-                with autocast_context(device, mixed_precision):
-                    output = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=not truncated)
+                started = timer.start()
+                batch = to_device({"input_ids": pad_sequences([ids[i] for i in indices], pad_id),
+                                   "attention_mask": pad_sequences([[1] * len(ids[i]) for i in indices], 0)},
+                                  torch.device(device))
+                with autocast_context(torch.device(device), mixed_precision):
+                    output = encoder(**batch, output_hidden_states=not truncated)
                 hidden = output.last_hidden_state if truncated else output.hidden_states[layer]
-                weights = mask.unsqueeze(-1).float()
+                weights = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                pending.append((indices, pooled))  # stays on the device: no host sync per batch
+                timer.stop(started)
+            latencies = timer.latencies()
+            for indices, pooled in pending:
                 out[indices] = pooled.cpu().numpy()
-                latencies.append(time.perf_counter() - t0)
     finally:
         encoder.train(was_training)
     if normalize:
