@@ -7,6 +7,7 @@ proportional to its (capped) size ** (1 / temperature).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -18,7 +19,7 @@ import torch
 from .errors import TrainingError
 from .formats import get_format
 from .hookspecs import hookimpl
-from .inference import autocast_context
+from .inference import autocast_context, to_device
 
 LOSS_CHECK_EVERY = 10  # steps between host syncs that check the loss is finite
 
@@ -122,8 +123,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
         precision = "bf16"
     elif device.type == "cuda" and hparams.mixed_precision == "fp16":
         precision = "fp16"
-    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu",
-                              gradient_accumulation_steps=hparams.grad_accum)
+    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
     task_model = model.task_model(*[task.name for task in tasks])
     optimizer = _optimizer(task_model, hparams.learning_rate, hparams.weight_decay)
     optimizer_steps = math.ceil(len(schedule) / hparams.grad_accum)
@@ -136,21 +136,27 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
     recent: list[float] = []
-    seen = pending = 0
+    seen = pending = updates = 0
     start = time.perf_counter()
     reporter.start(f"training {'+'.join(t.name for t in tasks)}", len(schedule))
     try:
         for step, (name, indices) in enumerate(schedule, start=1):
             batch = formats[name].collate([features[name][i] for i in indices], pad_id)
-            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
-            with accelerator.accumulate(task_model), autocast_context(accelerator.device, hparams.mixed_precision):
+            batch = to_device(batch, accelerator.device)
+            # explicit accumulation: update every grad_accum steps and at the very last step
+            # (accelerate's accumulate() only knows the last step of dataloaders it prepared)
+            update = step % hparams.grad_accum == 0 or step == len(schedule)
+            with (contextlib.nullcontext() if update else accelerator.no_sync(task_model)), \
+                    autocast_context(accelerator.device, hparams.mixed_precision):
                 loss = task_model(batch, name)["loss"]
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and hparams.max_grad_norm > 0:
+                accelerator.backward(loss / hparams.grad_accum)
+            if update:
+                if hparams.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(task_model.parameters(), hparams.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                updates += 1
             running += loss.detach().float()
             seen += len(indices)
             pending += 1
@@ -168,7 +174,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
         reporter.finish()
     seconds = time.perf_counter() - start
     task_model.eval()
-    return {"steps": len(schedule), "optimizer_steps": optimizer_steps, "seconds": round(seconds, 3),
+    return {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
             "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
             "final_loss": recent[-1] if recent else None,
             "task_sizes": {name: len(f) for name, f in features.items()},

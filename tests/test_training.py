@@ -1,0 +1,56 @@
+"""The training loop's own rules: batching, multi-task mixing, gradient accumulation."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+import torch
+
+from harness.hparams import Hyperparams
+from harness.registry import build_registry
+from harness.data import load_examples
+from harness.training import build_schedule, length_grouped_batches, mixing_weights, train_model
+
+
+def test_length_grouped_batches_cover_every_example_once_with_little_padding():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 120) for _ in range(500)]
+    batches = length_grouped_batches(lengths, 16, random.Random(1), group=10)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(500))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    naive = sum(len(b) * max(lengths[i] for i in b) for b in
+                (list(range(s, min(s + 16, 500))) for s in range(0, 500, 16)))
+    assert padded < 0.8 * naive  # sorting within mega-batches removes most padding
+
+
+def test_mixing_weights_follow_size_temperature_and_cap():
+    assert mixing_weights({"a": 300, "b": 100}) == pytest.approx({"a": 0.75, "b": 0.25})
+    # temperature 2: sqrt(300) : sqrt(100)
+    assert mixing_weights({"a": 300, "b": 100}, temperature=2.0)["a"] == pytest.approx(17.3205 / 27.3205, abs=1e-4)
+    assert mixing_weights({"a": 300, "b": 100}, cap=100) == pytest.approx({"a": 0.5, "b": 0.5})
+
+
+def test_schedule_is_fixed_by_the_seed_and_proportional():
+    lengths = {"big": [10] * 900, "small": [10] * 100}
+    first = build_schedule(lengths, batch_size=10, epochs=1, seed=3)
+    assert first == build_schedule(lengths, batch_size=10, epochs=1, seed=3)
+    assert first != build_schedule(lengths, batch_size=10, epochs=1, seed=4)
+    assert len(first) == 100  # one epoch = 90 + 10 batches
+    counts = Counter(name for name, _ in first)
+    assert 80 <= counts["big"] <= 98
+
+
+@pytest.mark.parametrize("grad_accum, expected_updates", [(1, 7), (3, 3), (8, 1)])
+def test_gradient_accumulation_updates_every_n_steps_and_at_the_end(tiny_model, grad_accum, expected_updates):
+    registry = build_registry()
+    task = registry.task("sst2")
+    examples = load_examples(registry.plugins, task, "train", "en", source="local", limit=28)
+    before = {k: v.clone() for k, v in tiny_model.encoder.state_dict().items()}
+    stats = train_model(tiny_model, [task], {"sst2": examples}, Hyperparams(batch_size=4, epochs=1, grad_accum=grad_accum,
+                                                                            warmup_ratio=0.0, learning_rate=1e-3), seed=0)
+    assert stats["steps"] == 7
+    assert stats["optimizer_steps"] == expected_updates
+    changed = any(not torch.equal(before[k], v) for k, v in tiny_model.encoder.state_dict().items())
+    assert changed  # the trailing partial accumulation group was applied too
