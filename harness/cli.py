@@ -191,6 +191,7 @@ def build_request(registry, options: dict[str, Any]):
         output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
+        save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
         device=options.get("device"), revision=options.get("revision"),
         preset=preset.name if preset else None)
 

@@ -90,7 +90,7 @@ def harness_load_model(model, device, revision):
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log):
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
@@ -98,7 +98,9 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
     Task, ``examples`` maps task name -> list of training examples, ``hparams`` a
     :class:`harness.hparams.Hyperparams`, ``sampling`` a dict (``temperature``, ``cap``) for
     multi-task mixing, ``seed`` the random seed, ``log`` a :class:`harness.training.Reporter`
-    (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``).
+    (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``),
+    ``state`` a dict (``state_dir``, ``save_every_s``) telling where to save and find mid-phase
+    training state, so that a killed run resumes inside the phase (ignore it to restart phases).
     Must return a dict of training statistics (steps, seconds, final loss, examples/s).
     First non-None result wins; the built-in trains one head per task with AdamW via accelerate.
     """
@@ -109,13 +111,14 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_target_train(model, task, examples, hparams, seed, log):
+def harness_target_train(model, task, examples, hparams, seed, log, state):
     """Fine-tune ``model`` (encoder + a fresh or carried-over head for ``task``) on ``examples``.
 
     Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
     that need no training (retrieval) and when the target checkpoint exists. ``examples`` are the
     English training examples (of ``train_task`` when the target declares one), ``hparams`` a
-    :class:`harness.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter.
+    :class:`harness.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter, ``state``
+    the mid-phase resume settings (as for intermediate training).
     Must return a dict of training statistics.
     First non-None result wins; the built-in is the same loop as intermediate training.
     """

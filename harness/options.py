@@ -24,6 +24,8 @@ RUN_OPTIONS = [
     click.option("--cap", type=int, default=None, help="Multi-task: cap each task's size for sampling."),
     click.option("--overwrite", type=click.Choice(["never", "only-missing", "always"]), default="only-missing",
                   show_default=True),
+    click.option("--save-every", "save_every", type=float, default=10.0, show_default=True, metavar="MINUTES",
+                 help="Save mid-phase training state this often, so a killed run resumes inside a phase."),
     click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head."),
     click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     click.option("--revision", default=None, help="Hub revision of the model."),

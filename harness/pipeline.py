@@ -55,6 +55,7 @@ class RunRequest:
     sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
     overwrite: str = "only-missing"
     keep_head: bool = False
+    save_every_s: float = 600.0                                # mid-phase training state interval
     device: str | None = None
     revision: str | None = None
     preset: str | None = None
@@ -96,6 +97,7 @@ class Pipeline:
         self.plugins = registry.plugins
         self.reporter = reporter or Reporter()
         self.log = log or (lambda message: None)
+        self.reporter.log = self.log
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
         # resolve every name before any work: unknown names fail fast, nothing half-done
@@ -193,11 +195,13 @@ class Pipeline:
         self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}")
         stats = self.plugins.intermediate_train(model=model, tasks=self.intermediate, examples=examples,
                                                 hparams=self.intermediate_hparams, sampling=self.request.sampling,
-                                                seed=self.request.seed, log=self.reporter)
+                                                seed=self.request.seed, log=self.reporter,
+                                                state=self._train_state(directory))
         train_stats["intermediate"] = stats
         model.save(directory, heads=tuple(t.name for t in self.intermediate),
                    meta={"kind": "intermediate", "key": key, "train": stats, "provenance": model.provenance,
                          "tasks": [t.name for t in self.intermediate]})
+        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
 
@@ -225,11 +229,17 @@ class Pipeline:
                  + (f" of {source_task.name}" if source_task is not task else ""))
         stats = self.plugins.target_train(model=model, task=task, examples=examples,
                                           hparams=self.target_hparams[task.name], seed=self.request.seed,
-                                          log=self.reporter)
+                                          log=self.reporter, state=self._train_state(directory))
         train_stats["target"] = stats
         model.save(directory, heads=(task.name,), meta={"kind": "target", "key": key, "task": task.name,
                                                         "train": stats, "provenance": model.provenance})
+        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
+
+    def _train_state(self, checkpoint: Path) -> dict[str, Any]:
+        """Where the training phase that produces ``checkpoint`` keeps its mid-phase state."""
+        return {"state_dir": checkpoint.with_name(checkpoint.name + ".partial"),
+                "save_every_s": self.request.save_every_s}
 
     def _carry_head(self, model: LoadedModel, task, start_dir: Path) -> None:
         """--keep-head: start the target head from a compatible intermediate head (e.g. SQuAD -> XQuAD)."""

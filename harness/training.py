@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -99,9 +101,42 @@ def _optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float
                              next(model.parameters()).is_cuda)
 
 
+class TrainState:
+    """Mid-phase resume: model, optimizer, scheduler, RNG and counters at an optimizer-step boundary,
+    written atomically to ``<state_dir>/train-state.pt`` at most every ``every_s`` seconds. The
+    schedule is fixed by the seed, so a rerun skips the steps already done and, on the same CPU
+    machine, ends with the same weights as an uninterrupted run."""
+
+    def __init__(self, state_dir: Any, every_s: float):
+        self.path = Path(state_dir) / "train-state.pt" if state_dir else None
+        self.every_s, self.last = every_s, time.perf_counter()
+
+    def load(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        return state if state.get("fingerprint") == fingerprint else None
+
+    def due(self) -> bool:
+        return self.path is not None and time.perf_counter() - self.last >= self.every_s
+
+    def save(self, state: dict[str, Any]) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        torch.save(state, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self.last = time.perf_counter()
+
+
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
-                seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train ``model.encoder`` plus one head per task in place; return statistics."""
+                seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None,
+                state_dir: Any = None, save_every_s: float = 600.0) -> dict[str, Any]:
+    """Train ``model.encoder`` plus one head per task in place; return statistics. With
+    ``state_dir``, the training state is saved every ``save_every_s`` seconds and a rerun resumes
+    from it (see :class:`TrainState`)."""
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -136,11 +171,29 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
     recent: list[float] = []
-    seen = pending = updates = 0
+    seen = pending = updates = done = 0
+    saver = TrainState(state_dir, save_every_s)
+    fingerprint = {"steps": len(schedule), "seed": seed, "hparams": hparams.as_dict(),
+                   "tasks": {name: len(f) for name, f in features.items()}}
+    resumed = saver.load(fingerprint)
+    if resumed is not None:
+        accelerator.unwrap_model(task_model).load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        torch.set_rng_state(resumed["rng"])
+        if resumed.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resumed["cuda_rng"])
+        done, seen, updates, recent = resumed["step"], resumed["seen"], resumed["updates"], resumed["recent"]
+        running += resumed["running"]
+        pending = resumed["pending"]
+        reporter.log(f"resuming training at step {done} of {len(schedule)} from {saver.path}")
     start = time.perf_counter()
     reporter.start(f"training {'+'.join(t.name for t in tasks)}", len(schedule))
+    reporter.advance(done)
     try:
         for step, (name, indices) in enumerate(schedule, start=1):
+            if step <= done:
+                continue
             batch = formats[name].collate([features[name][i] for i in indices], pad_id)
             batch = to_device(batch, accelerator.device)
             # explicit accumulation: update every grad_accum steps and at the very last step
@@ -169,6 +222,13 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                                         f"{value} near step {step}; lower the learning rate or check the data")
                 recent.append(value)
                 reporter.advance(0, loss=value)
+            if update and step < len(schedule) and saver.due():
+                saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
+                            "recent": recent, "running": running.item(), "pending": pending,
+                            "model": accelerator.unwrap_model(task_model).state_dict(),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "rng": torch.get_rng_state(),
+                            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
             reporter.advance(1)
     finally:
         reporter.finish()
@@ -183,10 +243,10 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
 
 
 @hookimpl(trylast=True)
-def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log):
-    return train_model(model, tasks, examples, hparams, seed, sampling, log)
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
+    return train_model(model, tasks, examples, hparams, seed, sampling, log, **(state or {}))
 
 
 @hookimpl(trylast=True)
-def harness_target_train(model, task, examples, hparams, seed, log):
-    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log)
+def harness_target_train(model, task, examples, hparams, seed, log, state):
+    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log, **(state or {}))

@@ -54,3 +54,79 @@ def test_gradient_accumulation_updates_every_n_steps_and_at_the_end(tiny_model, 
     assert stats["optimizer_steps"] == expected_updates
     changed = any(not torch.equal(before[k], v) for k, v in tiny_model.encoder.state_dict().items())
     assert changed  # the trailing partial accumulation group was applied too
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfter:
+    """A reporter that dies after N training steps, like a kill between two steps."""
+
+    def __init__(self, steps: int):
+        self.steps, self.seen = steps, 0
+        self.log = lambda message: None
+
+    def start(self, description, total):
+        pass
+
+    def advance(self, steps=1, **fields):
+        self.seen += steps
+        if self.seen >= self.steps:
+            raise Crash()
+
+    def finish(self):
+        pass
+
+
+def test_a_killed_training_phase_resumes_inside_the_phase(tiny_model_path, tmp_path):
+    from harness.modeling import load_pretrained
+    from harness.training import Reporter
+
+    registry = build_registry()
+    task = registry.task("sst2")
+    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="local", limit=40)}
+    hparams = Hyperparams(batch_size=4, epochs=1, learning_rate=1e-3, grad_accum=2)  # 10 steps, 5 updates
+    fresh = lambda: load_pretrained(str(tiny_model_path), torch.device("cpu"))  # noqa: E731
+
+    reference = fresh()
+    expected = train_model(reference, [task], examples, hparams, seed=5)
+
+    state_dir = tmp_path / "state"
+    with pytest.raises(Crash):
+        train_model(fresh(), [task], examples, hparams, seed=5, reporter=CrashAfter(7), state_dir=state_dir,
+                    save_every_s=0)
+    assert (state_dir / "train-state.pt").exists()  # saved at the last update boundary (step 6)
+
+    logs: list[str] = []
+    resumed = fresh()
+    stats = train_model(resumed, [task], examples, hparams, seed=5, reporter=Reporter(logs.append),
+                        state_dir=state_dir, save_every_s=0)
+    assert any("resuming training at step 6 of 10" in line for line in logs)
+    assert (stats["steps"], stats["optimizer_steps"], stats["examples"]) == \
+           (expected["steps"], expected["optimizer_steps"], expected["examples"])
+    for name, value in reference.encoder.state_dict().items():
+        assert torch.equal(value, resumed.encoder.state_dict()[name]), name
+    for name, value in reference.heads["sst2"].state_dict().items():
+        assert torch.equal(value, resumed.heads["sst2"].state_dict()[name]), name
+    assert stats["final_loss"] == pytest.approx(expected["final_loss"], rel=1e-6)
+
+
+def test_training_state_of_another_configuration_is_ignored(tiny_model_path, tmp_path):
+    from harness.modeling import load_pretrained
+
+    registry = build_registry()
+    task = registry.task("sst2")
+    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="local", limit=40)}
+    state_dir = tmp_path / "state"
+    with pytest.raises(Crash):
+        train_model(load_pretrained(str(tiny_model_path), torch.device("cpu")), [task], examples,
+                    Hyperparams(batch_size=4, epochs=1), seed=5, reporter=CrashAfter(3), state_dir=state_dir,
+                    save_every_s=0)
+    logs: list[str] = []
+    from harness.training import Reporter
+    stats = train_model(load_pretrained(str(tiny_model_path), torch.device("cpu")), [task], examples,
+                        Hyperparams(batch_size=8, epochs=1), seed=5, reporter=Reporter(logs.append),
+                        state_dir=state_dir, save_every_s=0)
+    assert not any("resuming" in line for line in logs)
+    assert stats["steps"] == 5
