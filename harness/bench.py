@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .errors import HarnessError
-from .grid import SharedOptionsCommand  # binds harness.cli's common options lazily (no import cycle)
+from .options import common_options, out
 
 #: figures of one model, in table order: key -> (header, higher is better)
 COLUMNS = {
@@ -166,7 +166,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-@click.command("bench", cls=SharedOptionsCommand)
+@click.command("bench")
 @click.option("--model", "-m", required=True, help="Hub id, local directory, alias or harness checkpoint directory.")
 @click.option("--compare", "-c", default=None, help="A second model to measure side by side (ratios: compare / model).")
 @click.option("--task", "-t", "task_name", default="xnli", show_default=True, help="Target task whose inputs are used.")
@@ -183,6 +183,7 @@ def _fmt(value: Any) -> str:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--revision", default=None, help="Hub revision of --model / --compare.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@common_options
 def bench_command(env: Any, model: str, compare: str | None, task_name: str, language: str | None,
                   split: str | None, batch_size: int, limit: int, max_length: int | None, precision: str,
                   warmup: int, data: str, data_dir: str | None, device: str | None, revision: str | None,
@@ -231,7 +232,6 @@ def bench_command(env: Any, model: str, compare: str | None, task_name: str, lan
 def _print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from .cli import out
 
     models = report["models"]
     labels = ["model"] + (["compare"] if len(models) > 1 else [])

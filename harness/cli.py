@@ -1,24 +1,22 @@
 """The ``harness`` command line (click + rich)."""
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from .bench import bench_command
 from .errors import HarnessError
+from .grid import grid_command
 from .hparams import Hyperparams
-from .options import run_options
+from .options import _DEBUG, Env, common_options, console, out, run_options
+from .report import report_command
 
-console = Console(stderr=True)
-out = Console()
-_DEBUG = {"on": bool(os.environ.get("HARNESS_DEBUG"))}
 
 
 class HarnessGroup(click.Group):
@@ -44,45 +42,6 @@ class HarnessGroup(click.Group):
                 raise
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
-
-
-class Env:
-    """What every subcommand shares: plugin and tasks-file options, and the lazily built registry."""
-
-    def __init__(self, plugins: tuple[str, ...], tasks_files: tuple[str, ...], disabled: tuple[str, ...],
-                 strict: bool):
-        self.plugins, self.tasks_files, self.disabled, self.strict = plugins, tasks_files, disabled, strict
-        self._registry = None
-
-    def registry(self, data_dir: str | None = None):
-        if self._registry is None:
-            from .registry import build_registry
-            self._registry = build_registry(plugins=self.plugins, tasks_files=self.tasks_files,
-                                            disabled=self.disabled, strict=self.strict, data_dir=data_dir)
-            for info in self._registry.plugins.failures:
-                console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
-                              highlight=False, soft_wrap=True)
-        return self._registry
-
-
-def common_options(func: Callable) -> Callable:
-    """--plugins, --tasks-file, --disable-plugin, --strict-plugins and --debug on every subcommand."""
-
-    @click.option("--plugins", "plugin_args", multiple=True, metavar="A.B,PATH.py",
-                  help="Extra plugin modules or .py files, comma-separated (also $HARNESS_PLUGINS).")
-    @click.option("--tasks-file", "tasks_files", multiple=True, type=click.Path(dir_okay=False),
-                  help="YAML file adding or overriding tasks and presets.")
-    @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
-                  help="Do not load this plugin (also $HARNESS_DISABLE_PLUGINS).")
-    @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is fatal.")
-    @click.option("--debug", is_flag=True, help="Show tracebacks.")
-    @functools.wraps(func)
-    def wrapper(plugin_args, tasks_files, disabled, strict_plugins, debug, **kwargs):
-        _DEBUG["on"] = bool(os.environ.get("HARNESS_DEBUG")) or debug  # per invocation (in-process runs)
-        logging.getLogger("harness").setLevel(logging.ERROR)  # the CLI prints plugin failures itself
-        return func(Env(plugin_args, tasks_files, disabled, strict_plugins), **kwargs)
-
-    return wrapper
 
 
 def split_list(value: str | None) -> list[str]:
@@ -363,15 +322,8 @@ def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None,
         out.print(f"{task}: {', '.join(langs)}", highlight=False)
 
 
-from .grid import grid_command  # noqa: E402 - defined in their own modules, which import this one lazily
-from .report import report_command  # noqa: E402
-
-cli.add_command(grid_command)
-cli.add_command(report_command)
-
-from .bench import bench_command  # noqa: E402
-
-cli.add_command(bench_command)
+for command in (grid_command, report_command, bench_command):
+    cli.add_command(command)
 
 
 def _load_plugin_commands(group: click.Group) -> None:

@@ -8,8 +8,7 @@ directory and ``results.jsonl``; the pipeline's content keys make a rerun skip f
 reuse saved checkpoints, so an interrupted grid resumes where it stopped. A failing cell becomes an
 error record and the grid goes on; the command exits non-zero at the end with a summary.
 
-This module must not import :mod:`harness.cli` at import time: the CLI imports it to register the
-command (and ``python -m harness.cli`` would load the CLI module twice through that cycle).
+It imports :mod:`harness.cli` only inside functions: the CLI imports this module to register it.
 """
 from __future__ import annotations
 
@@ -22,40 +21,9 @@ from typing import Any, Callable
 import click
 
 from .errors import HarnessError, LockedError
-from .options import run_options
+from .options import common_options, console, out, run_options
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
-
-
-class SharedOptionsCommand(click.Command):
-    """A click command that receives :func:`harness.cli.common_options` (--plugins, --tasks-file,
-    --disable-plugin, --strict-plugins, --debug) and its ``Env`` when first used.
-
-    The options are bound lazily because :mod:`harness.cli` imports the modules defining these
-    commands; the callback is called as ``callback(env, **options)`` like the CLI's own commands.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._shared_bound = False
-
-    def _bind_shared(self) -> None:
-        if self._shared_bound:
-            return
-        from .cli import common_options
-
-        wrapped = common_options(self.callback)
-        self.params.extend(reversed(getattr(wrapped, "__click_params__", [])))
-        self.callback = wrapped
-        self._shared_bound = True
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        self._bind_shared()
-        return super().get_params(ctx)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        self._bind_shared()
-        return super().invoke(ctx)
 
 
 # --------------------------------------------------------------------------------- planning
@@ -232,7 +200,7 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
 
 
 # --------------------------------------------------------------------------------- command
-@click.command("grid", cls=SharedOptionsCommand)
+@click.command("grid")
 @click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
 @click.option("--intermediate", "-i", help="English intermediate tasks, comma-separated; each is crossed with "
                                            "every target (and, with --multi-task, all together).")
@@ -240,10 +208,11 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
 @click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
 @click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
 @run_options
+@common_options
 def grid_command(env, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
-    from .cli import console, out, rich_reporter
+    from .cli import rich_reporter
     from .report import build_report, metric_for, render_table
 
     registry = env.registry(options["data_dir"])

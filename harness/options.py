@@ -1,9 +1,61 @@
-"""Options shared by the commands that run the pipeline (``eval``, ``grid``)."""
+"""What the subcommands share: the consoles, the options every subcommand takes (with the lazily
+built registry, :class:`Env`), and the options of the commands that run the pipeline (``eval``,
+``grid``). It imports nothing of the CLI, so command modules (grid, report, bench) use it directly."""
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from typing import Callable
 
 import click
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console()
+#: set per invocation by --debug / $HARNESS_DEBUG; read by the CLI's error handler
+_DEBUG = {"on": bool(os.environ.get("HARNESS_DEBUG"))}
+
+
+class Env:
+    """What every subcommand shares: plugin and tasks-file options, and the lazily built registry."""
+
+    def __init__(self, plugins: tuple[str, ...], tasks_files: tuple[str, ...], disabled: tuple[str, ...],
+                 strict: bool):
+        self.plugins, self.tasks_files, self.disabled, self.strict = plugins, tasks_files, disabled, strict
+        self._registry = None
+
+    def registry(self, data_dir: str | None = None):
+        if self._registry is None:
+            from .registry import build_registry
+            self._registry = build_registry(plugins=self.plugins, tasks_files=self.tasks_files,
+                                            disabled=self.disabled, strict=self.strict, data_dir=data_dir)
+            for info in self._registry.plugins.failures:
+                console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
+                              highlight=False, soft_wrap=True)
+        return self._registry
+
+
+def common_options(func: Callable) -> Callable:
+    """--plugins, --tasks-file, --disable-plugin, --strict-plugins and --debug on every subcommand."""
+
+    @click.option("--plugins", "plugin_args", multiple=True, metavar="A.B,PATH.py",
+                  help="Extra plugin modules or .py files, comma-separated (also $HARNESS_PLUGINS).")
+    @click.option("--tasks-file", "tasks_files", multiple=True, type=click.Path(dir_okay=False),
+                  help="YAML file adding or overriding tasks and presets.")
+    @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
+                  help="Do not load this plugin (also $HARNESS_DISABLE_PLUGINS).")
+    @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is fatal.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @functools.wraps(func)
+    def wrapper(plugin_args, tasks_files, disabled, strict_plugins, debug, **kwargs):
+        _DEBUG["on"] = bool(os.environ.get("HARNESS_DEBUG")) or debug  # per invocation (in-process runs)
+        logging.getLogger("harness").setLevel(logging.ERROR)  # the CLI prints plugin failures itself
+        return func(Env(plugin_args, tasks_files, disabled, strict_plugins), **kwargs)
+
+    return wrapper
+
+
 
 RUN_OPTIONS = [
     click.option("--preset", "-p", help="A preset from tasks.yaml (e.g. demo, paper); options given here win."),

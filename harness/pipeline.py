@@ -160,10 +160,12 @@ class Pipeline:
             raise HarnessError(f"no plugin could load model '{self.request.model}'")
         return model
 
-    def _from_checkpoint(self, directory: Path, heads: dict[str, Any]) -> LoadedModel:
+    def _from_checkpoint(self, directory: Path, heads: dict[str, Any], meta: dict[str, Any] | None = None
+                         ) -> LoadedModel:
         """A saved encoder with the given tasks' heads; provenance is the base model's."""
         model = self._load(str(directory / "encoder"))
-        model.provenance = json.loads((directory / "meta.json").read_text()).get("provenance", model.provenance)
+        meta = meta if meta is not None else json.loads((directory / "meta.json").read_text())
+        model.provenance = meta.get("provenance", model.provenance)
         for name, task in heads.items():
             head = get_format(task.format).build_head(model.hidden_size, task)
             state = load_head_state(directory, name)
@@ -171,6 +173,24 @@ class Pipeline:
                 head.load_state_dict(state)
             model.heads[name] = head.to(self.device)
         return model
+
+    def _start_model(self, start_dir: str | None) -> LoadedModel:
+        """What a target starts from: the intermediate encoder, or the pretrained model (baseline)."""
+        return self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
+
+    def _reuse(self, directory: Path, heads: dict[str, Any], phase: str, summary: RunSummary,
+               train_stats: dict[str, Any], note: str = "") -> LoadedModel:
+        """Load a saved checkpoint instead of training it again; its training statistics carry over."""
+        self.log(f"reusing {phase} checkpoint {directory}{note}")
+        summary.reused_checkpoints.append(str(directory))
+        meta = json.loads((directory / "meta.json").read_text())
+        train_stats[phase] = meta.get("train")
+        return self._from_checkpoint(directory, heads, meta)
+
+    def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
+        """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
+        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
+        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
 
     def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
         """The encoder after intermediate training (trained once, then reused from disk); None for
@@ -180,11 +200,9 @@ class Pipeline:
             return None, {"key": None, "path": None, "reused": False}
         directory = self.out / "checkpoints" / f"intermediate-{key}"
         if LoadedModel.is_checkpoint(directory):
-            self.log(f"reusing intermediate checkpoint {directory} ({'+'.join(t.name for t in self.intermediate)})")
-            summary.reused_checkpoints.append(str(directory))
-            meta = json.loads((directory / "meta.json").read_text())
-            train_stats["intermediate"] = meta.get("train")
-            return self._from_checkpoint(directory, {}), {"key": key, "path": str(directory), "reused": True}
+            model = self._reuse(directory, {}, "intermediate", summary, train_stats,
+                                f" ({'+'.join(t.name for t in self.intermediate)})")
+            return model, {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
         examples = {}
         for task in self.intermediate:
@@ -198,10 +216,8 @@ class Pipeline:
                                                 seed=self.request.seed, log=self.reporter,
                                                 state=self._train_state(directory))
         train_stats["intermediate"] = stats
-        model.save(directory, heads=tuple(t.name for t in self.intermediate),
-                   meta={"kind": "intermediate", "key": key, "train": stats, "provenance": model.provenance,
-                         "tasks": [t.name for t in self.intermediate]})
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        self._save(model, directory, tuple(t.name for t in self.intermediate),
+                   {"kind": "intermediate", "key": key, "train": stats, "tasks": [t.name for t in self.intermediate]})
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
 
@@ -210,16 +226,12 @@ class Pipeline:
         fmt = get_format(task.format)
         key = self.target_key(task)
         if not fmt.trainable:
-            model = self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
-            return model, {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
+            return self._start_model(start_dir), {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
         directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
         if LoadedModel.is_checkpoint(directory):
-            self.log(f"reusing target checkpoint {directory}")
-            summary.reused_checkpoints.append(str(directory))
-            train_stats["target"] = json.loads((directory / "meta.json").read_text()).get("train")
-            return self._from_checkpoint(directory, {task.name: task}), {"key": key, "path": str(directory),
-                                                                         "reused": True, "trained": True}
-        model = self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
+            model = self._reuse(directory, {task.name: task}, "target", summary, train_stats)
+            return model, {"key": key, "path": str(directory), "reused": True, "trained": True}
+        model = self._start_model(start_dir)
         if self.request.keep_head and start_dir:
             self._carry_head(model, task, Path(start_dir))
         source_task = training_task(task, self.registry.tasks)
@@ -231,9 +243,7 @@ class Pipeline:
                                           hparams=self.target_hparams[task.name], seed=self.request.seed,
                                           log=self.reporter, state=self._train_state(directory))
         train_stats["target"] = stats
-        model.save(directory, heads=(task.name,), meta={"kind": "target", "key": key, "task": task.name,
-                                                        "train": stats, "provenance": model.provenance})
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats})
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
 
     def _train_state(self, checkpoint: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import click
 
 from .errors import HarnessError
-from .grid import SharedOptionsCommand
+from .options import common_options, console, out
 
 QA_METRICS = ("squad_em_f1", "mlqa_em_f1")   # tasks.yaml metrics whose scores are already 0-100
 BASELINE = "baseline"
@@ -597,7 +597,7 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------------- command
-@click.command("report", cls=SharedOptionsCommand)
+@click.command("report")
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--by-language", is_flag=True, help="Also break each target down per language.")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table",
@@ -606,11 +606,11 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Write a heatmap of the differences to the baseline.")
 @click.option("--split", default="test", show_default=True)
+@common_options
 def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
                    plot: str | None, split: str) -> None:
     """Tables of one or more results files (or output directories): per target, the baseline, the
     score after each intermediate configuration and the difference (mean over languages and seeds)."""
-    from .cli import console, out
 
     records = load_records(list(results))
     resolver = TaskMetrics(env, metric, warn=lambda m: console.print(f"warning: {m}", style="yellow",
