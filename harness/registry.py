@@ -1,9 +1,10 @@
 """The registry: plugin code (Task objects, model aliases) bound to tasks.yaml specs."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .config import Preset, TaskConfig, load_task_config, spec_from_dict
 from .errors import ConfigError, HarnessError, UnknownNameError
@@ -66,8 +67,7 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
     config = load_task_config(tuple(tasks_files))
     registry = Registry(plugins=loaded, config=config)
 
-    def register_task(task: Task, _plugin: list[str] = []) -> None:  # noqa: B006 - filled below
-        plugin_name = _plugin[0] if _plugin else "?"
+    def register_task(plugin_name: str, task: Task) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"register() expects a harness.Task instance, got {type(task).__name__}")
         if task.name in registry.tasks:
@@ -86,30 +86,30 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                               f"'{plugin_name}' implements '{task.format}'")
         task.spec = spec
         registry.tasks[task.name] = task
-        info = loaded.infos.get(plugin_name)
-        if info is not None:
-            info.tasks.append(task.name)
+        if plugin_name in loaded.infos:
+            loaded.infos[plugin_name].tasks.append(task.name)
 
-    def register_model(alias: str, resolve: Callable[[], str], description: str = "",
-                       _plugin: list[str] = []) -> None:  # noqa: B006
-        registry.models[alias] = ModelAlias(alias, resolve, description, _plugin[0] if _plugin else "?")
-        info = loaded.infos.get(registry.models[alias].plugin)
-        if info is not None:
-            info.models.append(alias)
+    def register_model(plugin_name: str, alias: str, resolve: Callable[[], str], description: str = "") -> None:
+        registry.models[alias] = ModelAlias(alias, resolve, description, plugin_name)
+        if plugin_name in loaded.infos:
+            loaded.infos[plugin_name].models.append(alias)
 
     for hook, callback in (("harness_register_tasks", register_task),
                            ("harness_register_models", register_model)):
         for impl in getattr(loaded.pm.hook, hook).get_hookimpls():
-            def bound(*args: Any, _cb=callback, _name=impl.plugin_name, **kwargs: Any) -> None:
-                _cb(*args, _plugin=[_name], **kwargs)
             try:
-                impl.function(register=bound)
+                impl.function(register=functools.partial(callback, impl.plugin_name))
             except ConfigError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - isolate the plugin
+            except Exception as exc:  # noqa: BLE001 - isolate the plugin: drop all it registered
                 loaded.fail(impl.plugin_name, f"{hook} raised {type(exc).__name__}: {exc}")
-                for name in [n for n, t in registry.tasks.items() if type(t).__module__.endswith(impl.plugin_name)]:
-                    registry.tasks.pop(name)
+                info = loaded.infos.get(impl.plugin_name)
+                if info is not None:
+                    for name in info.tasks:
+                        registry.tasks.pop(name, None)
+                    for alias in info.models:
+                        registry.models.pop(alias, None)
+                    info.tasks, info.models = [], []
     for name, spec in config.specs.items():
         if name not in registry.tasks:
             info = loaded.infos.get(spec.plugin)
