@@ -68,6 +68,15 @@ def pad_sequences(rows: list[list[int]], value: int) -> torch.Tensor:
     return out
 
 
+def encoder_batch(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    """The padded encoder inputs (input_ids, attention_mask, token_type_ids) of flat features."""
+    batch = {"input_ids": pad_sequences([f["input_ids"] for f in features], pad_id)}
+    batch["attention_mask"] = pad_sequences([[1] * len(f["input_ids"]) for f in features], 0)
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = pad_sequences([f["token_type_ids"] for f in features], 0)
+    return batch
+
+
 class Format:
     """Base class of the task formats. Subclasses set ``name``/``fields`` and implement the hooks."""
 
@@ -99,10 +108,7 @@ class Format:
 
     def collate(self, features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
         """Default: pad the encoder inputs, stack ``labels`` when present."""
-        batch = {"input_ids": pad_sequences([f["input_ids"] for f in features], pad_id)}
-        batch["attention_mask"] = pad_sequences([[1] * len(f["input_ids"]) for f in features], 0)
-        if "token_type_ids" in features[0]:
-            batch["token_type_ids"] = pad_sequences([f["token_type_ids"] for f in features], 0)
+        batch = encoder_batch(features, pad_id)
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch

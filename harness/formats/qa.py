@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, HarnessError
-from .base import Format, Head, pad_sequences, register_format
+from .base import Format, Head, register_format
 
 #: defaults of the task options (tasks.yaml ``options``)
 DEFAULT_DOC_STRIDE = 128

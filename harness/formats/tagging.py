@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError
-from .base import Format, Head, pad_sequences, register_format
+from .base import Format, Head, encoder_batch, pad_sequences, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tasks import Task
@@ -217,10 +217,7 @@ class Tagging(Format):
         return features
 
     def collate(self, features, pad_id):
-        batch = {"input_ids": pad_sequences([f["input_ids"] for f in features], pad_id)}
-        batch["attention_mask"] = pad_sequences([[1] * len(f["input_ids"]) for f in features], 0)
-        if "token_type_ids" in features[0]:
-            batch["token_type_ids"] = pad_sequences([f["token_type_ids"] for f in features], 0)
+        batch = encoder_batch(features, pad_id)
         if "labels" in features[0]:
             batch["labels"] = pad_sequences([f["labels"] for f in features], IGNORE_INDEX)
         return batch
