@@ -5,7 +5,6 @@ Every problem is a :class:`ConfigError` naming the file, the key path and what w
 """
 from __future__ import annotations
 
-import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .hparams import Hyperparams
 from .tasks import HubSource, TaskSpec
 
@@ -109,9 +108,8 @@ def _check_mapping(data: Any, schema: dict[str, tuple[Any, bool, Any]], path: st
         raise ConfigError(f"{file}: {path}: expected a mapping, got {type(data).__name__}")
     for key in data:
         if key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{file}: {path}.{key}: unknown key{hint} (allowed: {', '.join(schema)})")
+            raise ConfigError(f"{file}: {path}.{key}: unknown key{did_you_mean(key, schema)} "
+                              f"(allowed: {', '.join(schema)})")
     for key, (kind, required, allowed) in schema.items():
         where = f"{path}.{key}"
         if key not in data or data[key] is None:

@@ -9,6 +9,18 @@ import difflib
 from typing import Iterable
 
 
+def close_match(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name closest to a misspelt one, if any is close enough."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.6) -> str:
+    """``"; did you mean 'x'?"`` for error messages, or ``""``."""
+    match = close_match(name, known, cutoff)
+    return f"; did you mean '{match}'?" if match else ""
+
+
 class HarnessError(Exception):
     """An error in the user's input or environment, shown as one line."""
 
@@ -40,11 +52,9 @@ class UnknownNameError(HarnessError):
 
     def __init__(self, what: str, name: str, known: Iterable[str]):
         known = sorted(set(known))
-        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
         shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-        super().__init__(f"unknown {what} '{name}'{hint} (known: {shown})")
-        self.name, self.suggestion = name, (close[0] if close else None)
+        super().__init__(f"unknown {what} '{name}'{did_you_mean(name, known, 0.5)} (known: {shown})")
+        self.name, self.suggestion = name, close_match(name, known, 0.5)
 
 
 class TrainingError(HarnessError):

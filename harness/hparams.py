@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,8 @@ class Hyperparams:
         types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
         for key, value in overrides.items():
             if key not in values:
-                import difflib
-                close = difflib.get_close_matches(str(key), list(values), n=1, cutoff=0.6)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(f"{where}.{key}: unknown hyperparameter{hint} (allowed: {', '.join(values)})")
+                raise ConfigError(f"{where}.{key}: unknown hyperparameter{did_you_mean(key, values)} "
+                                  f"(allowed: {', '.join(values)})")
             kind = types[key]
             try:
                 values[key] = kind(value) if not isinstance(value, bool) or kind is bool else None
