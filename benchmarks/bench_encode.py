@@ -1,4 +1,4 @@
-"""Sentence encoding throughput: ``harness.encoding.encode`` vs sentence-transformers vs a naive loop.
+"""Sentence encoding throughput: ``harness.engine.encoding.encode`` vs sentence-transformers vs a naive loop.
 
     python benchmarks/bench_encode.py                 # 1,000 sentences, batch 32, best of 2
     python benchmarks/bench_encode.py --n 5000 --naive-n 0 --repeats 3   # full size (slow on 2 cores)
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from harness.encoding import encode
-    from harness.inference import length_sorted_batches
-    from harness.modeling import load_pretrained
+    from harness.engine.encoding import encode
+    from harness.engine.inference import length_sorted_batches
+    from harness.engine.modeling import load_pretrained
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -39,7 +39,7 @@ LANGUAGES = ("en", "de", "ru", "zh")
 
 
 def tagging_examples(registry, n: int, seed: int) -> list[dict]:
-    from harness.data import load_examples
+    from harness.run.data import load_examples
 
     task = registry.task("udpos")
     pools = {lang: load_examples(registry.plugins, task, "test", lang, source="local") for lang in LANGUAGES}
@@ -55,7 +55,7 @@ def tagging_examples(registry, n: int, seed: int) -> list[dict]:
 
 
 def qa_examples(registry, n: int, seed: int) -> list[dict]:
-    from harness.data import load_examples
+    from harness.run.data import load_examples
 
     pools = {lang: load_examples(registry.plugins, registry.task("xquad"), "test", lang, source="local")
              for lang in LANGUAGES}
@@ -82,7 +82,7 @@ def per_batch_evaluate(model, task, fmt, examples, settings) -> tuple[list, dict
     """The straightforward loop: input order, fixed-size batches padded to their longest feature."""
     import torch
 
-    from harness.inference import autocast_context
+    from harness.engine.inference import autocast_context
 
     features = fmt.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
     task_model = model.task_model(task.name)
@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     from harness.formats import get_format
-    from harness.hparams import Hyperparams
-    from harness.inference import length_sorted_batches
-    from harness.modeling import load_pretrained
-    from harness.registry import build_registry
+    from harness.spec.hparams import Hyperparams
+    from harness.engine.inference import length_sorted_batches
+    from harness.engine.modeling import load_pretrained
+    from harness.spec.registry import build_registry
 
     hf_logging.set_verbosity_error()
     if args.threads:

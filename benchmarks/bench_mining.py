@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.memory import peak_memory  # noqa: E402
-from harness.retrieval import knn, mine, normalize_rows  # noqa: E402
+from harness.engine.memory import peak_memory  # noqa: E402
+from harness.engine.retrieval import knn, mine, normalize_rows  # noqa: E402
 
 
 def main() -> None:

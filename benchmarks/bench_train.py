@@ -1,4 +1,4 @@
-"""Target-training throughput: the harness loop (``harness.training.train_model``) vs Hugging Face ``Trainer``.
+"""Target-training throughput: the harness loop (``harness.engine.training.train_model``) vs Hugging Face ``Trainer``.
 
     python benchmarks/bench_train.py                   # 384 examples, 1 epoch, batch 32, best of 2
     python benchmarks/bench_train.py --n 2000 --epochs 2 --repeats 3      # full size (slow on 2 cores)
@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from harness.data import load_examples
+    from harness.run.data import load_examples
     from harness.formats import get_format
-    from harness.hparams import Hyperparams
-    from harness.modeling import load_pretrained
-    from harness.registry import build_registry
-    from harness.training import train_model
+    from harness.spec.hparams import Hyperparams
+    from harness.engine.modeling import load_pretrained
+    from harness.spec.registry import build_registry
+    from harness.engine.training import train_model
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads or torch.get_num_threads())

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
-from .tasks import Task
+from harness.hookspecs import hookimpl
+from harness.spec.tasks import Task
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,7 @@ _LAZY = {"encode": "encoding", "default_layer": "encoding", "knn": "retrieval", 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(f"harness.engine.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 

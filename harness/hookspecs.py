@@ -30,7 +30,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def harness_register_tasks(register):
     """Declare tasks. Called once per plugin manager, for every plugin.
 
-    ``register(task)`` takes an instance of a :class:`harness.tasks.Task` subclass (``name`` and
+    ``register(task)`` takes an instance of a :class:`harness.spec.tasks.Task` subclass (``name`` and
     ``format`` set). Its spec comes from tasks.yaml (or ``--tasks-file``) when an entry of that name
     exists, else from the task's ``default_spec`` (tasks.yaml schema, validated the same way).
     One plugin may call ``register`` any number of times. Returns nothing.
@@ -75,7 +75,7 @@ def harness_load_rows(task, split, language, source):
 
 @hookspec(firstresult=True)
 def harness_load_model(model, device, revision):
-    """Return a :class:`harness.modeling.LoadedModel` for the model spec ``model``.
+    """Return a :class:`harness.engine.modeling.LoadedModel` for the model spec ``model``.
 
     Called for the pretrained model before training, and again for each saved checkpoint that is
     reloaded (then ``model`` is the checkpoint's ``encoder/`` directory). ``model`` is a hub id or
@@ -94,10 +94,10 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
-    for every target). ``model`` is a :class:`harness.modeling.LoadedModel`, ``tasks`` a list of
+    for every target). ``model`` is a :class:`harness.engine.modeling.LoadedModel`, ``tasks`` a list of
     Task, ``examples`` maps task name -> list of training examples, ``hparams`` a
-    :class:`harness.hparams.Hyperparams`, ``sampling`` a dict (``temperature``, ``cap``) for
-    multi-task mixing, ``seed`` the random seed, ``log`` a :class:`harness.training.Reporter`
+    :class:`harness.spec.hparams.Hyperparams`, ``sampling`` a dict (``temperature``, ``cap``) for
+    multi-task mixing, ``seed`` the random seed, ``log`` a :class:`harness.engine.training.Reporter`
     (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``),
     ``state`` a dict (``state_dir``, ``save_every_s``) telling where to save and find mid-phase
     training state, so that a killed run resumes inside the phase (ignore it to restart phases).
@@ -117,7 +117,7 @@ def harness_target_train(model, task, examples, hparams, seed, log, state):
     Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
     that need no training (retrieval) and when the target checkpoint exists. ``examples`` are the
     English training examples (of ``train_task`` when the target declares one), ``hparams`` a
-    :class:`harness.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter, ``state``
+    :class:`harness.spec.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter, ``state``
     the mid-phase resume settings (as for intermediate training).
     Must return a dict of training statistics.
     First non-None result wins; the built-in is the same loop as intermediate training.

@@ -21,14 +21,14 @@ from typing import Any, Callable
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError
+from harness import hookspecs
+from harness.errors import PluginError
 
 ENTRY_POINT_GROUP = "harness"
 ENV_PLUGINS = "HARNESS_PLUGINS"
 ENV_DISABLE = "HARNESS_DISABLE_PLUGINS"
-#: core modules whose ``trylast`` hook implementations are the default behaviour of each phase
-CORE_MODULES = ("harness.data", "harness.modeling", "harness.training", "harness.evaluation")
+#: the module whose ``trylast`` hook implementations are the default behaviour of each phase
+CORE_MODULES = ("harness.defaults",)
 
 
 @dataclass

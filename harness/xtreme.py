@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .metrics import accuracy, bucc_scores, mlqa_em_f1, seqeval_scores, squad_em_f1
+from harness.metrics import accuracy, bucc_scores, mlqa_em_f1, seqeval_scores, squad_em_f1
 
 # --------------------------------------------------------------------------------- tables
 XTREME_GROUP2TASK: dict[str, list[str]] = {

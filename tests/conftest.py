@@ -57,7 +57,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_model(tiny_model_path):
     """A fresh LoadedModel (CPU) for each test, so tests that train do not leak weights."""
-    from harness.modeling import load_pretrained
+    from harness.engine.modeling import load_pretrained
     return load_pretrained(str(tiny_model_path), torch.device("cpu"))
 
 

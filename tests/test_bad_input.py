@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.config import builtin_plugins_dir
+from harness.commands import cli
+from harness.spec.config import builtin_plugins_dir
 from harness.errors import UnknownNameError
-from harness.results import read_records, validate_record
+from harness.results.records import read_records, validate_record
 
 SAMPLES = builtin_plugins_dir() / "samples"
 
@@ -169,7 +169,7 @@ def test_missing_model_path_is_fatal_and_keeps_results(run_dir, tmp_path):
 def test_debug_shows_the_traceback_of_a_user_error(tiny_model_path, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("HARNESS_DEBUG", None)
-    command = [sys.executable, "-m", "harness.cli", "eval", "--model", str(tiny_model_path), "--targets", "xnlii",
+    command = [sys.executable, "-m", "harness", "eval", "--model", str(tiny_model_path), "--targets", "xnlii",
                "-o", str(tmp_path / "out")]
     plain = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from harness.commands import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("examples_per_s", "batch_p50_ms", "batch_p95_ms", "example_p50_ms", "example_p95_ms",

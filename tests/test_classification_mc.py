@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data import load_examples
+from harness.run.data import load_examples
 from harness.errors import DataError
 from harness.formats import get_format
 from harness.formats.multiple_choice import MultipleChoice, MultipleChoiceHead, encode_pairs
-from harness.hparams import Hyperparams
-from harness.registry import build_registry
+from harness.spec.hparams import Hyperparams
+from harness.spec.registry import build_registry
 
 SAMPLES = Path(__file__).resolve().parent.parent / "plugins" / "samples"
 

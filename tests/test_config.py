@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.config import FORMATS, KINDS, METRICS, load_task_config
+from harness.commands import cli
+from harness.spec.config import FORMATS, KINDS, METRICS, load_task_config
 from harness.errors import ConfigError
-from harness.hparams import Hyperparams
-from harness.registry import build_registry
+from harness.spec.hparams import Hyperparams
+from harness.spec.registry import build_registry
 
 XNLI_LANGS = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 

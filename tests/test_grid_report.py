@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.results import read_records
+from harness.commands import cli
+from harness.results.records import read_records
 
 GRID_LANGS = ["-l", "xnli=en,de", "-l", "pawsx=en,de"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.results import read_records, validate_record
+from harness.commands import cli
+from harness.results.records import read_records, validate_record
 
 
 def run_eval(*args: str, env: dict | None = None):
@@ -144,7 +144,7 @@ def test_a_failing_task_is_isolated(tiny_model_path, tmp_path):
 
 
 def test_second_run_on_the_same_output_dir_is_refused(tiny_model_path, tmp_path):
-    from harness.results import output_lock
+    from harness.results.records import output_lock
     with output_lock(tmp_path):
         result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "xnli",
                                           "-o", str(tmp_path)])
@@ -167,7 +167,7 @@ def test_demo_preset_with_the_real_model(minilm_path, tmp_path):
 
 
 def test_readme_documents_the_record_format_generated_from_code():
-    from harness.results import schema_markdown
+    from harness.results.records import schema_markdown
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     documented = readme.split("<!-- schema:begin -->\n", 1)[1].split("\n<!-- schema:end -->", 1)[0]
     assert documented == schema_markdown()

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.results import read_records, validate_record
+from harness.commands import cli
+from harness.results.records import read_records, validate_record
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "harness-example-plugin"
@@ -64,7 +64,7 @@ MEMORY_PLUGIN = '''
 import json
 from harness import Task, hookimpl
 from harness.errors import DataError
-from harness.modeling import load_pretrained
+from harness.engine.modeling import load_pretrained
 
 LOG = {log!r}
 MODEL = {model!r}
@@ -178,9 +178,9 @@ def read_log(path: Path) -> list[dict]:
 def test_plugins_lists_core_builtin_and_entry_point():
     infos = plugins_json()
     harness_version = metadata.version("xstilts-harness")
-    for name, hook in (("core.data", "harness_load_rows"), ("core.modeling", "harness_load_model"),
-                       ("core.training", "harness_target_train"), ("core.evaluation", "harness_evaluate")):
-        assert infos[name]["source"] == "core" and hook in infos[name]["hooks"]
+    for hook in ("harness_load_rows", "harness_load_model", "harness_intermediate_train", "harness_target_train",
+                 "harness_evaluate"):
+        assert infos["core.defaults"]["source"] == "core" and hook in infos["core.defaults"]["hooks"]
     xnli = infos["xnli"]
     assert (xnli["source"], xnli["origin"]) == ("builtin", "harness_plugins.xnli")
     assert (xnli["distribution"], xnli["version"]) == ("xstilts-harness", harness_version)
@@ -473,7 +473,7 @@ def test_training_and_evaluation_overrides(tmp_path, tiny_model_path):
 
 def test_register_commands(tmp_path, monkeypatch, capsys):
     """harness_register_commands is called by ``main()`` for installed plugins and $HARNESS_PLUGINS."""
-    from harness import cli as cli_module
+    from harness import commands as cli_module
 
     good = plugin_file(tmp_path, "hello_command", '''
         import click

@@ -14,13 +14,14 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness import metrics, retrieval
-from harness.config import TASK_KEYS, PRESET_KEYS, load_task_config, preset_from_dict, spec_from_dict
-from harness.data import load_examples
+from harness.metrics import scorers as metrics
+from harness.engine import retrieval
+from harness.spec.config import TASK_KEYS, PRESET_KEYS, load_task_config, preset_from_dict, spec_from_dict
+from harness.run.data import load_examples
 from harness.errors import ConfigError, DataError
 from harness.formats import get_format
-from harness.hparams import Hyperparams
-from harness.registry import build_registry
+from harness.spec.hparams import Hyperparams
+from harness.spec.registry import build_registry
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

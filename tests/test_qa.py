@@ -12,8 +12,8 @@ import torch
 from harness.errors import ConfigError, DataError, HarnessError
 from harness.formats import get_format
 from harness.formats.qa import CLS_INDEX, ExtractiveQA, QAHead
-from harness.hparams import Hyperparams
-from harness.tasks import HubSource, Task, TaskSpec
+from harness.spec.hparams import Hyperparams
+from harness.spec.tasks import HubSource, Task, TaskSpec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "plugins" / "samples"
 QA_SAMPLE_FILES = {
@@ -64,7 +64,7 @@ _REGISTRY = []
 def registry():
     """The built-in registry (tasks.yaml + plugins), built once for this module."""
     if not _REGISTRY:
-        from harness.registry import build_registry
+        from harness.spec.registry import build_registry
         _REGISTRY.append(build_registry())
     return _REGISTRY[0]
 
@@ -153,7 +153,7 @@ def test_offset_mismatch_in_a_local_file_names_file_and_row(tmp_path):
     original = task.spec.local
     task.spec.local = tmp_path
     try:
-        from harness.data import load_examples
+        from harness.run.data import load_examples
         with pytest.raises(DataError) as caught:
             load_examples(reg.plugins, task, "dev", "en", source="local")
     finally:
@@ -201,7 +201,7 @@ def test_sample_labels_decode_back_to_the_gold_answers(tokenizer_name, request):
 
     tokenizer = request.getfixturevalue(tokenizer_name)
     reg = registry()
-    from harness.data import load_examples
+    from harness.run.data import load_examples
     checked = 0
     for name, files in QA_SAMPLE_FILES.items():
         task = reg.task(name)
@@ -378,7 +378,7 @@ def test_sample_files_have_exact_offsets(name, stem):
 
 
 def test_samples_load_through_the_plugins():
-    from harness.data import load_examples
+    from harness.run.data import load_examples
     from harness_plugins.tydiqa import id_language
 
     reg = registry()
@@ -443,7 +443,7 @@ def test_head_shapes_masking_and_loss(tiny_model):
 
 
 def test_training_on_the_squad_sample_lowers_the_loss(tiny_model):
-    from harness.data import load_examples
+    from harness.run.data import load_examples
 
     torch.manual_seed(0)
     reg = registry()
@@ -494,7 +494,7 @@ def test_overfitting_a_few_questions_then_evaluating_finds_their_answers(tiny_mo
 
 @pytest.mark.parametrize("name,language", [("xquad", "de"), ("mlqa", "zh")])
 def test_evaluate_on_a_sample_returns_em_f1_score(tiny_model, name, language):
-    from harness.data import load_examples
+    from harness.run.data import load_examples
 
     reg = registry()
     task = reg.task(name)

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.modeling import LoadedModel
-from harness.results import read_records, validate_record
+from harness.commands import cli
+from harness.engine.modeling import LoadedModel
+from harness.results.records import read_records, validate_record
 
 PACE_PLUGIN = '''
 import os
@@ -80,7 +80,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
     handle = open(log, "w")
-    process = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=handle,
+    process = subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=handle,
                                stderr=subprocess.STDOUT, env=child_env(**env),
                                cwd=Path(__file__).resolve().parent.parent)
     handle.close()

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.encoding import default_layer, encode
+from harness.engine.encoding import default_layer, encode
 from harness.errors import DataError
-from harness.retrieval import (bucc_f1, knn, margin_scores, mine, normalize_rows, optimize_threshold,
+from harness.engine.retrieval import (bucc_f1, knn, margin_scores, mine, normalize_rows, optimize_threshold,
                                tatoeba_accuracy)
 
 faiss = pytest.importorskip("faiss")
@@ -212,12 +212,12 @@ def test_encode_equals_naive_per_sentence_loop(tiny_model, layer):
 
 @pytest.fixture(scope="module")
 def registry():
-    from harness.registry import build_registry
+    from harness.spec.registry import build_registry
     return build_registry()
 
 
 def load(registry, task, split, language):
-    from harness.data import load_examples
+    from harness.run.data import load_examples
     return load_examples(registry.plugins, task, split, language, source="local")
 
 
@@ -251,13 +251,13 @@ def test_tatoeba_maps_every_language_to_a_hub_config(registry):
 
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
-    from harness.modeling import load_pretrained
+    from harness.engine.modeling import load_pretrained
     return load_pretrained(str(minilm_path), torch.device("cpu"))
 
 
 def test_retrieval_format_tatoeba_on_samples(registry, minilm):
     from harness.formats import get_format
-    from harness.hparams import Hyperparams
+    from harness.spec.hparams import Hyperparams
     task = registry.task("tatoeba")
     examples = load(registry, task, "test", "de")
     out = get_format("retrieval").evaluate(minilm, task, examples, "de", Hyperparams())
@@ -271,7 +271,7 @@ def test_retrieval_format_tatoeba_on_samples(registry, minilm):
 
 def test_retrieval_format_bucc_on_samples(registry, minilm):
     from harness.formats import get_format
-    from harness.hparams import Hyperparams
+    from harness.spec.hparams import Hyperparams
     task = registry.task("bucc")
     examples = load(registry, task, "test", "fr")
     fmt = get_format("retrieval")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data import load_examples
+from harness.run.data import load_examples
 from harness.errors import ConfigError, DataError
 from harness.formats import get_format
 from harness.formats.tagging import IGNORE_INDEX, Tagging, fallback_tag, plan_windows
-from harness.hparams import Hyperparams
-from harness.registry import build_registry
+from harness.spec.hparams import Hyperparams
+from harness.spec.registry import build_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "plugins" / "samples"

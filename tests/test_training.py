@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 import torch
 
-from harness.hparams import Hyperparams
-from harness.registry import build_registry
-from harness.data import load_examples
-from harness.training import build_schedule, length_grouped_batches, mixing_weights, train_model
+from harness.spec.hparams import Hyperparams
+from harness.spec.registry import build_registry
+from harness.run.data import load_examples
+from harness.engine.training import build_schedule, length_grouped_batches, mixing_weights, train_model
 
 
 def test_length_grouped_batches_cover_every_example_once_with_little_padding():
@@ -80,8 +80,8 @@ class CrashAfter:
 
 
 def test_a_killed_training_phase_resumes_inside_the_phase(tiny_model_path, tmp_path):
-    from harness.modeling import load_pretrained
-    from harness.training import Reporter
+    from harness.engine.modeling import load_pretrained
+    from harness.engine.training import Reporter
 
     registry = build_registry()
     task = registry.task("sst2")
@@ -113,7 +113,7 @@ def test_a_killed_training_phase_resumes_inside_the_phase(tiny_model_path, tmp_p
 
 
 def test_training_state_of_another_configuration_is_ignored(tiny_model_path, tmp_path):
-    from harness.modeling import load_pretrained
+    from harness.engine.modeling import load_pretrained
 
     registry = build_registry()
     task = registry.task("sst2")
@@ -124,7 +124,7 @@ def test_training_state_of_another_configuration_is_ignored(tiny_model_path, tmp
                     Hyperparams(batch_size=4, epochs=1), seed=5, reporter=CrashAfter(3), state_dir=state_dir,
                     save_every_s=0)
     logs: list[str] = []
-    from harness.training import Reporter
+    from harness.engine.training import Reporter
     stats = train_model(load_pretrained(str(tiny_model_path), torch.device("cpu")), [task], examples,
                         Hyperparams(batch_size=8, epochs=1), seed=5, reporter=Reporter(logs.append),
                         state_dir=state_dir, save_every_s=0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import EvalOutput, Format, Head, TaskModel, get_format, known_formats, register_format
+from harness.formats.base import EvalOutput, Format, Head, TaskModel, get_format, known_formats, register_format
 
 BUILTIN_FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import DataError
+from harness.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..tasks import Task
+    from harness.spec.tasks import Task
 
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -133,7 +133,7 @@ class Format:
     def evaluate(self, model: Any, task: "Task", examples: list[dict[str, Any]], language: str,
                  settings: Any, **context: Any) -> EvalOutput:
         """Default evaluation: featurize, batched inference, decode, score."""
-        from ..inference import predict
+        from harness.engine.inference import predict
 
         features = self.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
         logits, stats = predict(model, task.name, self, features, settings)
@@ -159,10 +159,10 @@ def register_format(fmt: Format) -> Format:
 
 
 def get_format(name: str) -> Format:
-    from ..errors import UnknownNameError
+    from harness.errors import UnknownNameError
 
     if name not in _FORMATS:
-        from . import load_builtin_formats
+        from harness.formats import load_builtin_formats
         load_builtin_formats()
     if name not in _FORMATS:
         raise UnknownNameError("format", name, _FORMATS)
@@ -170,6 +170,6 @@ def get_format(name: str) -> Format:
 
 
 def known_formats() -> list[str]:
-    from . import load_builtin_formats
+    from harness.formats import load_builtin_formats
     load_builtin_formats()
     return sorted(_FORMATS)

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DataError
-from ..metrics import accuracy
-from .base import Format, Head, register_format
+from harness.errors import DataError
+from harness.metrics import accuracy
+from harness.formats.base import Format, Head, register_format
 
 
 def class_label(value: Any, labels: list[str], field: str = "label") -> str:

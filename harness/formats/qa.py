@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError, HarnessError
-from .base import Format, Head, register_format
+from harness.errors import ConfigError, DataError, HarnessError
+from harness.formats.base import Format, Head, register_format
 
 #: defaults of the task options (tasks.yaml ``options``)
 DEFAULT_DOC_STRIDE = 128
@@ -234,7 +234,7 @@ class ExtractiveQA(Format):
         return list(example["answers"]["text"])
 
     def score(self, examples, predictions, task, language):
-        from .. import metrics
+        from harness.metrics import scorers as metrics
 
         ids = [e["id"] for e in examples]
         keys = ids if len(set(ids)) == len(ids) else [str(i) for i in range(len(examples))]

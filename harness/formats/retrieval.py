@@ -10,7 +10,7 @@ Two protocols; a task picks one with its ``retrieval`` class attribute (or ``opt
   (options ``k``, ``margin``, ``mining``), the score threshold is tuned on the dev split (loaded
   through the ``load`` callable the pipeline passes) and applied to the evaluated split.
 
-Options shared by both: ``layer`` (hidden_states index; default :func:`~harness.encoding.default_layer`).
+Options shared by both: ``layer`` (hidden_states index; default :func:`~harness.engine.encoding.default_layer`).
 Metrics are fractions in [0, 1].
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from ..encoding import default_layer, encode
-from ..errors import DataError
-from ..inference import latency_stats
-from ..memory import peak_memory
-from ..retrieval import bucc_f1, knn, mine, optimize_threshold, tatoeba_accuracy
-from .base import EvalOutput, Format, register_format
+from harness.engine.encoding import default_layer, encode
+from harness.errors import DataError
+from harness.engine.inference import latency_stats
+from harness.engine.memory import peak_memory
+from harness.engine.retrieval import bucc_f1, knn, mine, optimize_threshold, tatoeba_accuracy
+from harness.formats.base import EvalOutput, Format, register_format
 
 SIDES = ("source", "target", "gold")
 

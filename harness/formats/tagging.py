@@ -32,14 +32,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError
-from .base import Format, Head, encoder_batch, pad_sequences, register_format
+from harness.errors import ConfigError, DataError
+from harness.formats.base import Format, Head, encoder_batch, pad_sequences, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..tasks import Task
+    from harness.spec.tasks import Task
 
 IGNORE_INDEX = -100
 #: share of a window's sub-tokens that the next window repeats (context at the cuts)
@@ -238,7 +237,7 @@ class Tagging(Format):
         return example["tags"]
 
     def score(self, examples, predictions, task, language):
-        from .. import metrics
+        from harness.metrics import scorers as metrics
 
         metric = task.spec.metric
         if metric not in METRICS:

@@ -1,6 +1,6 @@
 """``harness grid``: the baseline and every (intermediate task x target) pair, for several seeds.
 
-One :class:`~harness.pipeline.Pipeline` runs per (intermediate configuration, seed) with all the
+One :class:`~harness.run.pipeline.Pipeline` runs per (intermediate configuration, seed) with all the
 targets, so each intermediate model is trained once and then fine-tuned for every target. The
 configurations are the baseline (no intermediate task), each intermediate task alone and, with
 ``--multi-task``, one multi-task model over all of them. Every cell writes to the same output
@@ -8,20 +8,17 @@ directory and ``results.jsonl``; the pipeline's content keys make a rerun skip f
 reuse saved checkpoints, so an interrupted grid resumes where it stopped. A failing cell becomes an
 error record and the grid goes on; the command exits non-zero at the end with a summary.
 
-It imports :mod:`harness.cli` only inside functions: the CLI imports this module to register it.
+It imports :mod:`harness.commands` only inside functions: the CLI imports this module to register it.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import click
 
-from .errors import HarnessError, LockedError
-from .options import common_options, console, out, run_options
+from harness.errors import HarnessError, LockedError
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
 
@@ -79,11 +76,11 @@ def plan_grid(registry, options: dict[str, Any], reporter=None,
               log: Callable[[str], None] | None = None) -> list[GridStep]:
     """Build (and validate, before any work) one RunRequest + Pipeline per (configuration, seed).
 
-    ``options`` are the eval options (see :func:`harness.cli.build_request`) plus ``seeds`` and
+    ``options`` are the eval options (see :func:`harness.commands.build_request`) plus ``seeds`` and
     ``multi_task``; ``intermediate`` is the list of tasks the grid crosses with the targets.
     """
-    from .cli import build_request, split_list
-    from .pipeline import Pipeline
+    from harness.run.request import build_request, split_list
+    from harness.run.pipeline import Pipeline
 
     preset = registry.preset(options["preset"]) if options.get("preset") else None
     intermediate = (split_list(options["intermediate"]) if options.get("intermediate") is not None
@@ -107,7 +104,7 @@ def plan_grid(registry, options: dict[str, Any], reporter=None,
 
 
 def _grid_error(step: GridStep, exc: BaseException) -> dict[str, Any]:
-    from .pipeline import SCHEMA_VERSION, one_line, utc_now
+    from harness.run.pipeline import SCHEMA_VERSION, one_line, utc_now
 
     return {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": step.pipeline.run_id,
             "task": config_name(step.intermediate), "language": None, "split": None, "phase": GRID_PHASE,
@@ -119,7 +116,7 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
              progress: Callable[[str], None] | None = None, reporter=None) -> GridSummary:
     """Run the whole grid; finished cells are skipped, checkpoints reused. Never raises for a
     failing cell (an error record is written instead); a locked output directory aborts."""
-    from .results import ResultsWriter, output_lock, read_records
+    from harness.results.records import ResultsWriter, output_lock, read_records
 
     log = log or (lambda message: None)
     progress = progress or log
@@ -179,7 +176,7 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
 
 
 def _cell_status(registry, target: str, result, run_id: str) -> str:
-    from .report import metric_for
+    from harness.results.report import metric_for
 
     records = [r for r in result.results if r.get("task") == target]
     errors = [e for e in result.errors if e.get("task") == target or e.get("phase") == "intermediate-train"]
@@ -199,39 +196,3 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
     return "; ".join(parts)
 
 
-# --------------------------------------------------------------------------------- command
-@click.command("grid")
-@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
-@click.option("--intermediate", "-i", help="English intermediate tasks, comma-separated; each is crossed with "
-                                           "every target (and, with --multi-task, all together).")
-@click.option("--targets", "-t", help="Target tasks, comma-separated.")
-@click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
-@click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
-@run_options
-@common_options
-def grid_command(env, **options: Any) -> None:
-    """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
-    into one output directory; rerun the same command to resume an interrupted grid."""
-    from .cli import rich_reporter
-    from .report import build_report, metric_for, render_table
-
-    registry = env.registry(options["data_dir"])
-    summary = run_grid(registry, options, reporter=rich_reporter(),
-                       log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
-                       progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,
-                                                        soft_wrap=True))
-    records = summary.results + summary.errors
-    for split in summary.splits:
-        report = build_report(records, split=split, metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
-        report.errors = []   # listed once, below
-        render_table(report, out)
-    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
-              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
-    if summary.errors:
-        console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
-        for error in summary.errors:
-            where = " ".join(str(x) for x in (error.get("task"), error.get("language"), error.get("split")) if x)
-            cell = f"seed {error.get('seed')} · {config_name(error.get('intermediate') or [])}"
-            console.print(f"failed: {cell}: {where} [{error.get('phase')}] {error.get('error_type')}: "
-                          f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)

@@ -12,9 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import HarnessError
-from .formats.base import Head, TaskModel
-from .hookspecs import hookimpl
+from harness.errors import HarnessError
+from harness.formats.base import Head, TaskModel
 
 
 @dataclass
@@ -110,8 +109,3 @@ def load_pretrained(model: str, device: torch.device, revision: str | None = Non
                   "num_layers": int(encoder.config.num_hidden_layers),
                   "hidden_size": int(encoder.config.hidden_size)}
     return LoadedModel(encoder=encoder, tokenizer=tokenizer, device=device, provenance=provenance)
-
-
-@hookimpl(trylast=True)
-def harness_load_model(model, device, revision):
-    return load_pretrained(model, device, revision)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import LockedError
+from harness.errors import LockedError
 
 SCHEMA_VERSION = 1
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from .errors import DataError
+from harness.errors import DataError
 
 
 @dataclass(frozen=True)

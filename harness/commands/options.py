@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import click
 from rich.console import Console
@@ -27,7 +27,7 @@ class Env:
 
     def registry(self, data_dir: str | None = None):
         if self._registry is None:
-            from .registry import build_registry
+            from harness.spec.registry import build_registry
             self._registry = build_registry(plugins=self.plugins, tasks_files=self.tasks_files,
                                             disabled=self.disabled, strict=self.strict, data_dir=data_dir)
             for info in self._registry.plugins.failures:
@@ -89,3 +89,34 @@ def run_options(func: Callable) -> Callable:
     for option in reversed(RUN_OPTIONS):
         func = option(func)
     return func
+
+
+def rich_reporter():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from harness.engine.training import Reporter
+
+    class RichReporter(Reporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.progress: Progress | None = None
+
+        def start(self, description: str, total: int) -> None:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                     console=console, transient=True, disable=not console.is_terminal)
+            self.progress.start()
+            self.task_id = self.progress.add_task(description, total=total, loss="-")
+
+        def advance(self, steps: int = 1, **fields: Any) -> None:
+            if self.progress is not None:
+                if "loss" in fields:
+                    fields["loss"] = f"{fields['loss']:.4f}"
+                self.progress.update(self.task_id, advance=steps, **fields)
+
+        def finish(self) -> None:
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    return RichReporter()

@@ -22,43 +22,18 @@ from typing import Any, Callable
 
 import torch
 
-from .data import load_examples, training_task
-from .errors import HarnessError
-from .formats import get_format
-from .hparams import Hyperparams
-from .modeling import LoadedModel, load_head_state
-from .provenance import content_key, device_info, harness_info, library_versions
-from .registry import Registry
-from .results import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
-from .training import Reporter
+from harness.run.data import load_examples, training_task
+from harness.run.request import RunRequest
+from harness.errors import HarnessError
+from harness.formats import get_format
+from harness.spec.hparams import Hyperparams
+from harness.engine.modeling import LoadedModel, load_head_state
+from harness.run.provenance import content_key, device_info, harness_info, library_versions
+from harness.spec.registry import Registry
+from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
+from harness.engine.training import Reporter
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
-
-
-@dataclass
-class RunRequest:
-    """Everything one ``harness eval`` needs; presets fill the fields the user did not set."""
-
-    model: str
-    targets: list[str]
-    intermediate: list[str] = field(default_factory=list)
-    languages: dict[str, list[str]] = field(default_factory=dict)
-    splits: list[str] = field(default_factory=lambda: ["test"])
-    seed: int = 1
-    limit: int | None = None
-    data: str = "auto"
-    output_dir: Path = Path("runs")
-    log_samples: bool = False
-    hparams: dict[str, Any] = field(default_factory=dict)
-    intermediate_hparams: dict[str, Any] = field(default_factory=dict)
-    fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
-    sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
-    overwrite: str = "only-missing"
-    keep_head: bool = False
-    save_every_s: float = 600.0                                # mid-phase training state interval
-    device: str | None = None
-    revision: str | None = None
-    preset: str | None = None
 
 
 @dataclass

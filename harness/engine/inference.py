@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .memory import peak_memory
+from harness.engine.memory import peak_memory
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .formats.base import Format
-    from .hparams import Hyperparams
+    from harness.spec.hparams import Hyperparams
 
 
 def length_sorted_batches(lengths: list[int], batch_size: int, token_budget: int = 0) -> list[list[int]]:
@@ -80,7 +79,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 @torch.inference_mode()
-def predict(model: Any, task_name: str, fmt: "Format", features: list[dict[str, Any]],
+def predict(model: Any, task_name: str, fmt: Any, features: list[dict[str, Any]],
             settings: "Hyperparams") -> tuple[list[np.ndarray], dict[str, float]]:
     """Run ``model.heads[task_name]`` over ``features``; return per-feature logits (feature order)
     and timing stats (seconds, p50/p95 batch latency in ms, peak memory). On CUDA the logits stay

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import Preset, TaskConfig, load_task_config, spec_from_dict
-from .errors import ConfigError, HarnessError, UnknownNameError
-from .plugins import Plugins, load_plugins
-from .tasks import Task
+from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
+from harness.errors import ConfigError, HarnessError, UnknownNameError
+from harness.plugins import Plugins, load_plugins
+from harness.spec.tasks import Task
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import ConfigError, did_you_mean
+from harness.errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def content_key(payload: Any, length: int = 16) -> str:
 def harness_git_state() -> dict[str, Any]:
     """Commit and dirty flag of the harness *install* (not of the working directory), or nulls when
     the harness is not installed from a git checkout."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     state: dict[str, Any] = {"git_commit": None, "git_dirty": None}
     try:
         top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
@@ -66,5 +66,5 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
 
 def harness_info() -> dict[str, Any]:
-    from . import __version__
+    from harness import __version__
     return {"version": __version__, **harness_git_state(), "executable": sys.executable}

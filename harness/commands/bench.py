@@ -9,7 +9,7 @@ by side with their ratios::
 A model is a hub id, a local directory, an alias (``registry.resolve_model``) or a harness
 checkpoint directory (one with an ``encoder/`` subdirectory; the encoder is loaded from there).
 
-Batches are formed as in evaluation (:func:`harness.inference.predict`): longest first, at most
+Batches are formed as in evaluation (:func:`harness.engine.inference.predict`): longest first, at most
 ``--batch-size`` features and ``eval_token_budget`` padded tokens. One warm-up batch runs first and
 is not counted. Per-example latency is each batch's latency divided by its number of features,
 counted once per feature. Peak host memory is the process RSS sampled during the inference
@@ -29,8 +29,8 @@ import click
 import numpy as np
 import torch
 
-from .errors import HarnessError
-from .options import common_options, out
+from harness.errors import HarnessError
+from harness.commands.options import common_options, out
 
 #: figures of one model, in table order: key -> (header, higher is better)
 COLUMNS = {
@@ -71,8 +71,8 @@ def _import_model_code(source: str, revision: str | None) -> None:
 def measure(registry, spec: str, task, fmt, examples: list[dict[str, Any]], settings, device: torch.device,
             warmup: int = 1, revision: str | None = None) -> dict[str, Any]:
     """Load ``spec``, featurize ``examples`` with a fresh head of ``task``, run batched inference."""
-    from .inference import autocast_context, length_sorted_batches
-    from .memory import current_rss_mb, peak_memory
+    from harness.engine.inference import autocast_context, length_sorted_batches
+    from harness.engine.memory import current_rss_mb, peak_memory
 
     source, checkpoint = model_source(registry, spec)
     _import_model_code(source, None if checkpoint else revision)
@@ -108,7 +108,7 @@ def measure(registry, spec: str, task, fmt, examples: list[dict[str, Any]], sett
         batch = fmt.collate([features[i] for i in indices], pad_id)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
         with autocast_context(device, settings.mixed_precision):
-            logits = task_model(batch, task.name)["logits"]
+            logits = task_model(batch, task.name)["logits"]  # noqa: F821 - bound above, deleted after use
         logits.float().cpu()  # waits for the device, as evaluation does
 
     latencies: list[float] = []
@@ -189,9 +189,9 @@ def bench_command(env: Any, model: str, compare: str | None, task_name: str, lan
                   warmup: int, data: str, data_dir: str | None, device: str | None, revision: str | None,
                   as_json: bool) -> None:
     """Inference latency, throughput and peak memory of a model (or two, side by side) on a target task."""
-    from .data import load_examples
-    from .formats import get_format
-    from .hparams import Hyperparams
+    from harness.run.data import load_examples
+    from harness.formats import get_format
+    from harness.spec.hparams import Hyperparams
 
     if batch_size < 1 or limit < 1:
         raise HarnessError("--batch-size and --limit must be positive")
@@ -211,7 +211,7 @@ def bench_command(env: Any, model: str, compare: str | None, task_name: str, lan
     settings = Hyperparams().merged(task.spec.hparams).merged(
         {"eval_batch_size": batch_size, "mixed_precision": precision,
          **({"max_length": max_length} if max_length else {})}, where="bench options")
-    from .pipeline import pick_device
+    from harness.run.pipeline import pick_device
     target = pick_device(device)
 
     results = [measure(registry, spec, task, fmt, examples, settings, target, warmup, revision)

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, did_you_mean
-from .hparams import Hyperparams
-from .tasks import HubSource, TaskSpec
+from harness.errors import ConfigError, did_you_mean
+from harness.spec.hparams import Hyperparams
+from harness.spec.tasks import HubSource, TaskSpec
 
 KINDS = ("intermediate", "target")
 FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
@@ -87,7 +87,7 @@ class TaskConfig:
 def builtin_tasks_file() -> Path:
     """The tasks.yaml of this installation: the repository root (source or editable install),
     else the copy installed under ``<prefix>/share/harness``."""
-    here = Path(__file__).resolve().parent.parent / "tasks.yaml"
+    here = Path(__file__).resolve().parents[2] / "tasks.yaml"
     if here.exists():
         return here
     return Path(sys.prefix) / "share" / "harness" / "tasks.yaml"

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .formats.base import pad_sequences
-from .inference import BatchTimer, autocast_context, length_sorted_batches, to_device
+from harness.formats.base import pad_sequences
+from harness.engine.inference import BatchTimer, autocast_context, length_sorted_batches, to_device
 
 #: encoders whose hidden_states[i] is exactly the output of the i-th block (no final norm after the
 #: stack), so running only the first ``layer`` blocks gives the same numbers as the full model
@@ -57,7 +57,7 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
            stats: dict[str, Any] | None = None) -> np.ndarray:
     """Embed ``sentences``: float32 [N, H], the mean over the attention mask of ``hidden_states[layer]``.
 
-    ``model_or_encoder`` is a :class:`harness.modeling.LoadedModel` (tokenizer and device default to
+    ``model_or_encoder`` is a :class:`harness.engine.modeling.LoadedModel` (tokenizer and device default to
     its own) or a bare transformers encoder. ``layer`` defaults to :func:`default_layer`. Sentences
     are tokenized once, truncated to ``max_length``, batched longest-first under ``batch_size`` and
     ``token_budget`` padded tokens; rows come back in input order. Only the first ``layer`` blocks

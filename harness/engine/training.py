@@ -18,10 +18,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from .errors import TrainingError
-from .formats import get_format
-from .hookspecs import hookimpl
-from .inference import autocast_context, to_device
+from harness.errors import TrainingError
+from harness.formats import get_format
+from harness.engine.inference import autocast_context, to_device
 
 LOSS_CHECK_EVERY = 10  # steps between host syncs that check the loss is finite
 
@@ -240,13 +239,3 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             "task_sizes": {name: len(f) for name, f in features.items()},
             "mixing": mixing_weights({n: len(f) for n, f in features.items()},
                                      float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
-
-
-@hookimpl(trylast=True)
-def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
-    return train_model(model, tasks, examples, hparams, seed, sampling, log, **(state or {}))
-
-
-@hookimpl(trylast=True)
-def harness_target_train(model, task, examples, hparams, seed, log, state):
-    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log, **(state or {}))

@@ -7,20 +7,13 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError, HarnessError
-from .formats import get_format
-from .hookspecs import hookimpl
+from harness.errors import DataError, HarnessError
+from harness.formats import get_format
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .plugins import Plugins
-    from .tasks import Task
+    from harness.plugins import Plugins
+    from harness.spec.tasks import Task
 
-
-@hookimpl(trylast=True)
-def harness_load_rows(task, split, language, source):
-    if source == "local" or (source == "auto" and task.has_local(split, language)):
-        return task.local_rows(split, language)
-    return task.hub_rows(split, language)
 
 
 def training_task(task: "Task", registry_tasks: dict[str, "Task"]) -> "Task":

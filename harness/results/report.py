@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import click
 
-from .errors import HarnessError
-from .options import common_options, console, out
+from harness.errors import HarnessError
 
 QA_METRICS = ("squad_em_f1", "mlqa_em_f1")   # tasks.yaml metrics whose scores are already 0-100
 BASELINE = "baseline"
@@ -42,7 +39,7 @@ def metric_for(registry, task: str, metrics: dict[str, Any], override: str | Non
     """(metric name, factor to a 0-100 scale) of a target, from a Registry or a TaskConfig; tasks
     unknown to it (or ``registry=None``) are guessed from the metric names (QA records carry
     ``exact_match``)."""
-    from .config import PRIMARY_METRIC
+    from harness.spec.config import PRIMARY_METRIC
 
     spec = None
     if registry is not None:
@@ -77,7 +74,7 @@ class TaskMetrics:
         self._registry_tried = False
 
     def __call__(self, task: str, metrics: dict[str, Any]) -> tuple[str, float]:
-        from .config import load_task_config
+        from harness.spec.config import load_task_config
 
         if self._config is None:
             self._config = load_task_config(tuple(self.env.tasks_files))
@@ -105,7 +102,7 @@ def results_path(value: str | Path) -> Path:
 
 def load_records(paths: list[str | Path]) -> list[dict[str, Any]]:
     """All complete records of the files, in order (a torn last line is skipped)."""
-    from .results import read_records
+    from harness.results.records import read_records
 
     records: list[dict[str, Any]] = []
     for value in paths:
@@ -596,36 +593,3 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------------- command
-@click.command("report")
-@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--by-language", is_flag=True, help="Also break each target down per language.")
-@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table",
-              show_default=True)
-@click.option("--metric", default=None, help="Show this metric instead of each task's primary metric.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
-              help="Write a heatmap of the differences to the baseline.")
-@click.option("--split", default="test", show_default=True)
-@common_options
-def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
-                   plot: str | None, split: str) -> None:
-    """Tables of one or more results files (or output directories): per target, the baseline, the
-    score after each intermediate configuration and the difference (mean over languages and seeds)."""
-
-    records = load_records(list(results))
-    resolver = TaskMetrics(env, metric, warn=lambda m: console.print(f"warning: {m}", style="yellow",
-                                                                     markup=False, highlight=False))
-    report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
-    if fmt == "table":
-        render_table(report, out, by_language=by_language)
-    elif fmt == "md":
-        click.echo(render_markdown(report, by_language=by_language), nl=False)
-    elif fmt == "csv":
-        click.echo(render_csv(report, by_language=by_language), nl=False)
-        for line in error_lines(report):
-            console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-    else:
-        click.echo(json.dumps(report_dict(report, by_language=by_language), indent=1, ensure_ascii=False))
-    if plot:
-        written = plot_deltas(report, plot)
-        console.print(f"plot: {written}", highlight=False)

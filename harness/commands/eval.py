@@ -1,0 +1,74 @@
+"""``harness eval``: one run of the pipeline, then the score table."""
+from __future__ import annotations
+
+from typing import Any
+import sys
+
+import click
+from rich.table import Table
+
+from harness.commands.options import Env, common_options, console, out
+from harness.commands.options import rich_reporter, run_options
+from harness.errors import HarnessError
+from harness.run.request import build_request
+
+
+@click.command("eval")
+@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
+@click.option("--targets", "-t", help="Target tasks, comma-separated.")
+@click.option("--seed", type=int, default=None, help="Random seed (default 1).")
+@run_options
+@common_options
+def eval_command(env: Env, **options: Any) -> None:
+    """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
+    zero-shot on every language of each target."""
+    from harness.run.pipeline import Pipeline
+
+    registry = env.registry(options["data_dir"])
+    request = build_request(registry, options)
+    summary = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)).run()
+    print_scores(registry, summary.results)
+    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
+              f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
+              soft_wrap=True)
+    if summary.errors:
+        for error in summary.errors:
+            console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
+                          f"{error['error_type']}: {error['message']}", highlight=False, soft_wrap=True)
+        # every failure is the user's input (bad data, diverged training): exit 2 like any user error;
+        # anything else (a bug, a crashing plugin) exits 1
+        user_errors = _subclass_names(HarnessError)
+        sys.exit(2 if all(error["error_type"] in user_errors for error in summary.errors) else 1)
+
+
+def _subclass_names(cls: type) -> set[str]:
+    names, stack = set(), [cls]
+    while stack:
+        current = stack.pop()
+        names.add(current.__name__)
+        stack.extend(current.__subclasses__())
+    return names
+
+
+def print_scores(registry, results: list[dict[str, Any]]) -> None:
+    """One row per target: the primary metric per language and the mean over languages."""
+    if not results:
+        return
+    by_task: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in results:
+        by_task.setdefault(record["task"], {})[f"{record['language']}" + (
+            "" if record["split"] == "test" else f" ({record['split']})")] = record["metrics"]
+    table = Table(title="zero-shot scores", show_lines=False)
+    table.add_column("task", style="bold")
+    table.add_column("metric")
+    table.add_column("mean", justify="right", style="bold")
+    table.add_column("per language")
+    from harness.results.report import metric_for
+
+    for task, cells in by_task.items():
+        metric, scale = metric_for(registry, task, next(iter(cells.values())))
+        values = {lang: float(m[metric]) * scale for lang, m in cells.items() if isinstance(m.get(metric), (int, float))}
+        mean = sum(values.values()) / len(values) if values else float("nan")
+        table.add_row(task, metric, f"{mean:.1f}", "  ".join(f"{lang} {v:.1f}" for lang, v in values.items()))
+    out.print(table)

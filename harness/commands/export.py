@@ -1,0 +1,36 @@
+"""``harness export-xtreme``: a run's logged predictions in the leaderboard layout."""
+from __future__ import annotations
+
+
+import click
+
+from harness.commands.options import Env, common_options, out
+from harness.errors import HarnessError
+
+
+@click.command("export-xtreme")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--labels-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the gold labels in the same layout (for `harness score`).")
+@click.option("--config", default=None, help="Which configuration of the run (samples/<config>) to export.")
+@click.option("--split", default="test", show_default=True)
+@common_options
+def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None, config: str | None,
+                   split: str) -> None:
+    """Write a run's predictions (logged with --log-samples) in the XTREME submission layout."""
+    from harness.xtreme import export_predictions
+
+    bucc_gold = None
+    if labels_dir:
+        bucc = env.registry().tasks.get("bucc")
+        bucc_gold = str(bucc.spec.local) if bucc is not None and bucc.spec.local else None
+    try:
+        written = export_predictions(run_dir, out_dir, with_labels_dir=labels_dir, split=split,
+                                     bucc_gold=bucc_gold, config=config)
+    except (FileNotFoundError, ValueError) as exc:
+        raise HarnessError(f"{exc} (was the run made with --log-samples?)") from None
+    if not written:
+        raise HarnessError(f"no per-example predictions under {run_dir}: rerun `harness eval` with --log-samples")
+    for task, langs in written.items():
+        out.print(f"{task}: {', '.join(langs)}", highlight=False)

@@ -1,0 +1,48 @@
+"""``harness grid``: the baseline and every intermediate x target pair, for several seeds."""
+from __future__ import annotations
+
+from typing import Any
+import sys
+
+import click
+
+from harness.commands.options import common_options, console, out
+from harness.commands.options import rich_reporter, run_options
+from harness.run.grid import config_name, run_grid
+
+
+# --------------------------------------------------------------------------------- command
+@click.command("grid")
+@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--intermediate", "-i", help="English intermediate tasks, comma-separated; each is crossed with "
+                                           "every target (and, with --multi-task, all together).")
+@click.option("--targets", "-t", help="Target tasks, comma-separated.")
+@click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
+@click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
+@run_options
+@common_options
+def grid_command(env, **options: Any) -> None:
+    """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
+    into one output directory; rerun the same command to resume an interrupted grid."""
+    from harness.results.report import build_report, metric_for, render_table
+
+    registry = env.registry(options["data_dir"])
+    summary = run_grid(registry, options, reporter=rich_reporter(),
+                       log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
+                       progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,
+                                                        soft_wrap=True))
+    records = summary.results + summary.errors
+    for split in summary.splits:
+        report = build_report(records, split=split, metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
+        report.errors = []   # listed once, below
+        render_table(report, out)
+    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
+              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
+    if summary.errors:
+        console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
+        for error in summary.errors:
+            where = " ".join(str(x) for x in (error.get("task"), error.get("language"), error.get("split")) if x)
+            cell = f"seed {error.get('seed')} · {config_name(error.get('intermediate') or [])}"
+            console.print(f"failed: {cell}: {where} [{error.get('phase')}] {error.get('error_type')}: "
+                          f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)

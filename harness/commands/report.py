@@ -1,0 +1,45 @@
+"""``harness report``: paper-style tables, exports and a heatmap of results files."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from harness.commands.options import common_options, console, out
+from harness.results.report import (TaskMetrics, build_report, error_lines, load_records, plot_deltas,
+                                     render_csv, render_markdown, render_table, report_dict)
+
+
+# --------------------------------------------------------------------------------- command
+@click.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--by-language", is_flag=True, help="Also break each target down per language.")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--metric", default=None, help="Show this metric instead of each task's primary metric.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
+              help="Write a heatmap of the differences to the baseline.")
+@click.option("--split", default="test", show_default=True)
+@common_options
+def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
+                   plot: str | None, split: str) -> None:
+    """Tables of one or more results files (or output directories): per target, the baseline, the
+    score after each intermediate configuration and the difference (mean over languages and seeds)."""
+
+    records = load_records(list(results))
+    resolver = TaskMetrics(env, metric, warn=lambda m: console.print(f"warning: {m}", style="yellow",
+                                                                     markup=False, highlight=False))
+    report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
+    if fmt == "table":
+        render_table(report, out, by_language=by_language)
+    elif fmt == "md":
+        click.echo(render_markdown(report, by_language=by_language), nl=False)
+    elif fmt == "csv":
+        click.echo(render_csv(report, by_language=by_language), nl=False)
+        for line in error_lines(report):
+            console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        click.echo(json.dumps(report_dict(report, by_language=by_language), indent=1, ensure_ascii=False))
+    if plot:
+        written = plot_deltas(report, plot)
+        console.print(f"plot: {written}", highlight=False)

@@ -1,0 +1,41 @@
+"""The built-in behaviour of every phase, registered like any plugin (``core.defaults``) with
+``trylast=True``, so that a plugin can take over a phase by returning a value.
+
+The engine is imported inside each hook, so loading plugins (``harness tasks``, ``--help``) does not
+import torch.
+"""
+from __future__ import annotations
+
+from harness.hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def harness_load_rows(task, split, language, source):
+    """Local JSONL (``local``, or ``auto`` when the file exists), else the hub."""
+    if source == "local" or (source == "auto" and task.has_local(split, language)):
+        return task.local_rows(split, language)
+    return task.hub_rows(split, language)
+
+
+@hookimpl(trylast=True)
+def harness_load_model(model, device, revision):
+    from harness.engine.modeling import load_pretrained
+    return load_pretrained(model, device, revision)
+
+
+@hookimpl(trylast=True)
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
+    from harness.engine.training import train_model
+    return train_model(model, tasks, examples, hparams, seed, sampling, log, **(state or {}))
+
+
+@hookimpl(trylast=True)
+def harness_target_train(model, task, examples, hparams, seed, log, state):
+    from harness.engine.training import train_model
+    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log, **(state or {}))
+
+
+@hookimpl(trylast=True)
+def harness_evaluate(model, task, language, split, examples, hparams, context):
+    from harness.formats import get_format
+    return get_format(task.format).evaluate(model, task, examples, language, hparams, **(context or {}))

@@ -1,0 +1,1 @@
+"""The engine: model loading, training, batched execution, encoding, retrieval, memory."""

@@ -1,0 +1,1 @@
+"""Results: the record schema and the durable writer (records), and report aggregation (report)."""

@@ -1,0 +1,1 @@
+"""A run: request, data loading, provenance, the pipeline, and the grid."""

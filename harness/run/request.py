@@ -1,0 +1,101 @@
+"""What one run asks for (:class:`RunRequest`), and how command-line options and a preset become one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.spec.hparams import Hyperparams
+
+
+@dataclass
+class RunRequest:
+    """Everything one ``harness eval`` needs; presets fill the fields the user did not set."""
+
+    model: str
+    targets: list[str]
+    intermediate: list[str] = field(default_factory=list)
+    languages: dict[str, list[str]] = field(default_factory=dict)
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    seed: int = 1
+    limit: int | None = None
+    data: str = "auto"
+    output_dir: Path = Path("runs")
+    log_samples: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)
+    intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
+    sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
+    overwrite: str = "only-missing"
+    keep_head: bool = False
+    save_every_s: float = 600.0                                # mid-phase training state interval
+    device: str | None = None
+    revision: str | None = None
+    preset: str | None = None
+
+
+def split_list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
+    result = {}
+    for value in values:
+        if "=" not in value:
+            raise HarnessError(f"{what} '{value}': expected KEY=VALUE")
+        key, _, item = value.partition("=")
+        result[key.strip()] = item.strip()
+    return result
+
+
+def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    import yaml
+    raw = {k: yaml.safe_load(v) for k, v in parse_assignments(values, what).items()}
+    Hyperparams().merged(raw, where=what)  # validate names and types now
+    return raw
+
+
+def build_request(registry, options: dict[str, Any]):
+    """CLI options over preset values over defaults."""
+
+    preset = registry.preset(options["preset"]) if options.get("preset") else None
+    model = options.get("model") or (preset.model if preset else None)
+    if not model:
+        raise HarnessError("no model: pass --model (or a --preset that names one)")
+    targets = split_list(options.get("targets")) or (preset.targets if preset else [])
+    if not targets:
+        raise HarnessError("no targets: pass --targets (or a --preset that names them)")
+    intermediate = (split_list(options["intermediate"]) if options.get("intermediate") is not None
+                    else (preset.intermediate if preset else []))
+    languages = dict(preset.languages) if preset else {}
+    for task, langs in parse_assignments(options.get("languages") or (), "--languages").items():
+        languages[task] = split_list(langs)
+    languages = {task: langs for task, langs in languages.items() if task in targets}
+    fractions: dict[str, float] = {}
+    for value in options.get("fractions") or ():
+        task, _, number = value.rpartition("=")
+        try:
+            fraction = float(number)
+        except ValueError:
+            raise HarnessError(f"--intermediate-fraction '{value}': expected F or TASK=F with F in (0, 1]") from None
+        if not 0 < fraction <= 1:
+            raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
+        for name in ([task] if task else intermediate):
+            fractions[name] = fraction
+    hparams = {**(preset.hparams if preset else {}), **parse_hparams(options.get("hparams") or (), "--hparam")}
+    inter_hparams = {**(preset.intermediate_hparams if preset else {}),
+                     **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
+    sampling = {k: options[k] for k in ("temperature", "cap") if options.get(k) is not None}
+    return RunRequest(
+        model=model, targets=targets, intermediate=intermediate, languages=languages,
+        splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
+        seed=options["seed"] if options.get("seed") is not None else 1,
+        limit=options["limit"] if options.get("limit") is not None else (preset.limit if preset else None),
+        data=options.get("data") or (preset.data if preset else "auto"),
+        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
+        hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
+        overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
+        save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
+        device=options.get("device"), revision=options.get("revision"),
+        preset=preset.name if preset else None)

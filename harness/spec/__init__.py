@@ -1,0 +1,1 @@
+"""The specification layer: tasks.yaml, task model, hyperparameters, and the registry."""
