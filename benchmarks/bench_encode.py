@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (chunk_ratio, interleave, machine, matmul_flops, minilm_dir,  # noqa: E402
+from _common import (interleave, machine, matmul_flops, minilm_dir,  # noqa: E402
                      multilingual_sentences, split, table)
 
 

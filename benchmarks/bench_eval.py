@@ -59,8 +59,8 @@ def qa_examples(registry, n: int, seed: int) -> list[dict]:
 
     pools = {lang: load_examples(registry.plugins, registry.task("xquad"), "test", lang, source="local")
              for lang in LANGUAGES}
-    for split in ("train", "dev"):
-        pools["en"] += load_examples(registry.plugins, registry.task("squad"), split, "en", source="local")
+    for squad_split in ("train", "dev"):
+        pools["en"] += load_examples(registry.plugins, registry.task("squad"), squad_split, "en", source="local")
     rng = random.Random(seed)
     out = []
     for i in range(n):

@@ -1,6 +1,7 @@
 """X-STILTs evaluation harness: English intermediate-task training and zero-shot cross-lingual transfer.
 
-Plugin authors need only :data:`hookimpl` and :class:`Task` (see PLUGINS.md). The retrieval engine
+Plugin authors need only :data:`hookimpl` and :class:`Task` (and :class:`Option`, :class:`Metric` for
+formats and metrics; see PLUGINS.md). The retrieval engine
 (``encode``, ``default_layer``, ``knn``, ``margin_scores``, ``mine``, ``optimize_threshold``,
 ``bucc_f1``, ``tatoeba_accuracy``) is importable from here too; it loads torch on first use.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.metrics.registry import Metric
+from harness.spec.options import Option
 from harness.spec.tasks import Task
 
 __version__ = "0.1.0"
@@ -25,4 +28,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 
-__all__ = ["hookimpl", "Task", "__version__", *_LAZY]
+__all__ = ["hookimpl", "Metric", "Option", "Task", "__version__", *_LAZY]

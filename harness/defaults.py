@@ -9,6 +9,22 @@ from __future__ import annotations
 from harness.hookspecs import hookimpl
 
 
+@hookimpl
+def harness_register_formats(register):
+    """classification, multiple_choice, tagging, qa, retrieval (imported on first use)."""
+    from harness.formats.builtin import builtin_formats
+    for name, (factory, options, description) in builtin_formats().items():
+        register(name, factory, options=options, description=description)
+
+
+@hookimpl
+def harness_register_metrics(register):
+    """The official-equivalent scorers of harness.metrics, with their primary value and scale."""
+    from harness.metrics.builtin import builtin_metrics
+    for metric in builtin_metrics():
+        register(metric)
+
+
 @hookimpl(trylast=True)
 def harness_load_rows(task, split, language, source):
     """Local JSONL (``local``, or ``auto`` when the file exists), else the hub."""

@@ -1,6 +1,7 @@
 """Every hook of the harness, grouped by lifecycle. Read this file to understand the whole run.
 
-    registration:  harness_register_tasks, harness_register_models, harness_register_commands
+    registration:  harness_register_formats, harness_register_metrics, harness_register_tasks,
+                   harness_register_models, harness_register_commands
     phase 0 data:   harness_load_rows
     phase 1 model:  harness_load_model
     phase 2:        harness_intermediate_train   (0..n English tasks, optionally multi-task)
@@ -15,7 +16,22 @@ with ``trylast=True`` so that any plugin can take over a phase by returning a va
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+    import torch
+
+    from harness.engine.modeling import LoadedModel
+    from harness.engine.training import Reporter
+    from harness.formats.base import EvalOutput
+    from harness.metrics.registry import Metric
+    from harness.spec.hparams import Hyperparams
+    from harness.spec.tasks import Task
+
+    Row = tuple[str, int, dict[str, Any]]
 
 PROJECT = "harness"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -27,7 +43,31 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 # --------------------------------------------------------------------------------------------
 
 @hookspec
-def harness_register_tasks(register):
+def harness_register_formats(register: Callable[..., Any]) -> None:
+    """Declare task formats. Called once per plugin manager, for every plugin, before tasks.
+
+    ``register(name, factory, options=None, description="")``: ``factory()`` returns the
+    :class:`harness.formats.base.Format` and is called on first use only (so listing tasks imports no
+    torch); ``options`` maps each option the format reads from a task's tasks.yaml ``options`` to
+    ``(type, default, doc)``: any other key is an error naming the file and key path.
+    Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_metrics(register: Callable[["Metric"], Any]) -> None:
+    """Declare metrics (the names tasks.yaml ``metric`` may take). Called once per plugin manager,
+    for every plugin, before tasks.
+
+    ``register(metric)`` takes a :class:`harness.metrics.Metric`: its scorer, the name of its
+    primary value, its scale (1 for fractions, 100 for percentages) and whether higher is better.
+    Every result record names the primary value of its task's metric (``main_score``).
+    Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_tasks(register: Callable[["Task"], Any]) -> None:
     """Declare tasks. Called once per plugin manager, for every plugin.
 
     ``register(task)`` takes an instance of a :class:`harness.spec.tasks.Task` subclass (``name`` and
@@ -38,7 +78,7 @@ def harness_register_tasks(register):
 
 
 @hookspec
-def harness_register_models(register):
+def harness_register_models(register: Callable[..., Any]) -> None:
     """Declare model aliases. Called once per plugin manager, for every plugin.
 
     ``register(alias, resolve, description="")``: ``resolve()`` returns a hub id or local path.
@@ -47,7 +87,7 @@ def harness_register_models(register):
 
 
 @hookspec
-def harness_register_commands(cli):
+def harness_register_commands(cli: "click.Group") -> None:
     """Add subcommands to the ``harness`` click group. Called once, when the CLI starts.
 
     ``cli`` is the :class:`click.Group`; call ``cli.command()`` / ``cli.add_command``. Returns nothing.
@@ -59,7 +99,7 @@ def harness_register_commands(cli):
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_load_rows(task, split, language, source):
+def harness_load_rows(task: "Task", split: str, language: str, source: str) -> "Iterable[Row] | None":
     """Return the raw rows of one (task, split, language), or None to let the next plugin try.
 
     Called once per (task, split, language) the pipeline reads. ``source`` is ``"local"``,
@@ -74,7 +114,7 @@ def harness_load_rows(task, split, language, source):
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_load_model(model, device, revision):
+def harness_load_model(model: str, device: "torch.device", revision: str | None) -> "LoadedModel | None":
     """Return a :class:`harness.engine.modeling.LoadedModel` for the model spec ``model``.
 
     Called for the pretrained model before training, and again for each saved checkpoint that is
@@ -90,7 +130,9 @@ def harness_load_model(model, device, revision):
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
+def harness_intermediate_train(model: "LoadedModel", tasks: "list[Task]", examples: dict[str, list[dict[str, Any]]],
+                               hparams: "Hyperparams", sampling: dict[str, Any], seed: int, log: "Reporter",
+                               state: dict[str, Any]) -> dict[str, Any] | None:
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
@@ -111,7 +153,8 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_target_train(model, task, examples, hparams, seed, log, state):
+def harness_target_train(model: "LoadedModel", task: "Task", examples: list[dict[str, Any]], hparams: "Hyperparams",
+                         seed: int, log: "Reporter", state: dict[str, Any]) -> dict[str, Any] | None:
     """Fine-tune ``model`` (encoder + a fresh or carried-over head for ``task``) on ``examples``.
 
     Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
@@ -129,7 +172,8 @@ def harness_target_train(model, task, examples, hparams, seed, log, state):
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_evaluate(model, task, language, split, examples, hparams, context):
+def harness_evaluate(model: "LoadedModel", task: "Task", language: str, split: str, examples: list[dict[str, Any]],
+                     hparams: "Hyperparams", context: dict[str, Any]) -> "EvalOutput | None":
     """Evaluate ``model`` on one (task, language, split); return a
     :class:`harness.formats.EvalOutput` (metrics, per-example predictions, timing/memory stats).
 
@@ -146,7 +190,7 @@ def harness_evaluate(model, task, language, split, examples, hparams, context):
 # --------------------------------------------------------------------------------------------
 
 @hookspec
-def harness_result_written(record):
+def harness_result_written(record: dict[str, Any]) -> None:
     """Observe each results record (a dict in the documented schema) right after it is written
     durably to the results JSONL. Every implementation is called; return values are ignored.
     """

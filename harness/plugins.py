@@ -41,6 +41,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
     error: str | None = None
     disabled: bool = False
 
@@ -74,8 +76,17 @@ class Plugins:
     def evaluate(self, **kwargs: Any):
         return self.pm.hook.harness_evaluate(**kwargs)
 
-    def result_written(self, record: dict[str, Any]) -> None:
-        self.pm.hook.harness_result_written(record=record)
+    def result_written(self, record: dict[str, Any]) -> list[str]:
+        """Call every observer; one that raises is reported (returned as ``plugin: error``), and the
+        others are still called: an observer must not cost the run its results."""
+        problems = []
+        for impl in self.pm.hook.harness_result_written.get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in {"record": record}.items() if k in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+                message = (str(exc).strip().splitlines() or [""])[0]
+                problems.append(f"'{impl.plugin_name}' failed: {type(exc).__name__}: {message}")
+        return problems
 
     def call_each(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a registration hook, attributing failures to their plugin

@@ -8,16 +8,19 @@ harness split ``train`` reads ``train_r{n}`` for every round ``n`` in ``options.
 """
 from __future__ import annotations
 
-from harness import Task, hookimpl
-from harness.formats.classification import class_label
+from harness import Option, hookimpl
+from harness.formats.adapters import PairTask
 from harness.errors import DataError
 
 DEFAULT_ROUNDS = (1, 2, 3)
 
 
-class ANLI(Task):
+class ANLI(PairTask):
+    """GLUE-style pair rows (``premise``, ``hypothesis``, ``label``, id ``uid``), one hub split per round."""
+
     name = "anli"
-    format = "classification"
+    id_column = "uid"
+    options_schema = {"rounds": Option((list, int), list(DEFAULT_ROUNDS), "rounds read (1, 2, 3)")}
 
     def rounds(self) -> list[int]:
         rounds = self.spec.options.get("rounds", DEFAULT_ROUNDS)
@@ -28,13 +31,6 @@ class ANLI(Task):
             raise DataError(f"task '{self.name}': options.rounds must be a non-empty list of 1, 2, 3; "
                             f"got {rounds!r}", field="options.rounds")
         return list(dict.fromkeys(rounds))
-
-    def to_example(self, row, split, language):
-        label = class_label(row["label"], self.spec.labels or [])
-        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
-        if row.get("uid") is not None:
-            example["id"] = str(row["uid"])
-        return example
 
     def hub_splits(self, split: str) -> list[str]:
         """The hub splits that make up harness split ``split``: ``<prefix>_r<n>`` per round."""

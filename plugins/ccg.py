@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from harness import Task, hookimpl
+from harness import Option, Task, hookimpl
 from harness.errors import DataError
 
 UNKNOWN = "<UNK>"
@@ -79,6 +79,8 @@ def parse_auto(lines: Iterator[str], where: str) -> Iterator[tuple[int, dict]]:
 class CCG(Task):
     name = "ccg"
     format = "tagging"
+    options_schema = {"min_tag_count": Option(int, MIN_TAG_COUNT, "supertags seen fewer times in training "
+                                                                  "become the unknown tag")}
 
     # -- files --------------------------------------------------------------------------------
     def local_files(self, split: str, language: str) -> list[Path]:

@@ -1,22 +1,11 @@
-"""MultiNLI from GLUE (``nyu-mll/glue``, config ``mnli``): integer labels in the order of tasks.yaml."""
+"""MultiNLI from GLUE (``nyu-mll/glue``, config ``mnli``): columns ``premise``, ``hypothesis``,
+``label`` (ClassLabel codes in the order of tasks.yaml ``labels``), ``idx``."""
 from __future__ import annotations
 
-from harness import Task, hookimpl
-from harness.formats.classification import class_label
-
-
-class MNLI(Task):
-    name = "mnli"
-    format = "classification"
-
-    def to_example(self, row, split, language):
-        label = class_label(row["label"], self.spec.labels or [])
-        example = {"text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
-        if "idx" in row:
-            example["id"] = str(row["idx"])
-        return example
+from harness import hookimpl
+from harness.formats.adapters import PairTask
 
 
 @hookimpl
 def harness_register_tasks(register):
-    register(MNLI())
+    register(PairTask.variant("mnli", text_a="premise", text_b="hypothesis"))

@@ -6,24 +6,13 @@ language code repeated per token, unused). Local sample rows use the same schema
 """
 from __future__ import annotations
 
-from harness import Task, hookimpl
-from harness.formats.tagging import class_names
+from harness import hookimpl
+from harness.formats.adapters import TokenTagsTask
 
 #: the ClassLabel names of ``ner_tags`` on the hub, in code order
 NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 
 
-class PANX(Task):
-    name = "panx"
-    format = "tagging"
-
-    def to_example(self, row, split, language):
-        example = {"tokens": row["tokens"], "tags": class_names(row["ner_tags"], NER_TAGS, "ner_tags")}
-        if row.get("id") is not None:
-            example["id"] = str(row["id"])
-        return example
-
-
 @hookimpl
 def harness_register_tasks(register):
-    register(PANX())
+    register(TokenTagsTask.variant("panx", tags="ner_tags", tag_names=NER_TAGS))

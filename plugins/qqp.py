@@ -5,22 +5,10 @@ unlabelled test split), ``idx``.
 """
 from __future__ import annotations
 
-from harness import Task, hookimpl
-from harness.formats.classification import class_label
-
-
-class QQP(Task):
-    name = "qqp"
-    format = "classification"
-
-    def to_example(self, row, split, language):
-        label = class_label(row["label"], self.spec.labels or [])
-        example = {"text_a": row["question1"], "text_b": row["question2"], "label": label}
-        if "idx" in row:
-            example["id"] = str(row["idx"])
-        return example
+from harness import hookimpl
+from harness.formats.adapters import PairTask
 
 
 @hookimpl
 def harness_register_tasks(register):
-    register(QQP())
+    register(PairTask.variant("qqp", text_a="question1", text_b="question2"))

@@ -7,8 +7,8 @@ is the prefix of the id (``"arabic-2387335860751143628-1"``), as in XTREME's ``u
 """
 from __future__ import annotations
 
-from harness import Task, hookimpl
-from harness.formats.qa import squad_example
+from harness import hookimpl
+from harness.formats.adapters import SquadTask
 
 #: id prefix -> ISO 639-1 code (XTREME's LANG2ISO)
 PREFIX_TO_LANGUAGE = {"arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi",
@@ -21,12 +21,8 @@ def id_language(example_id: str) -> str | None:
     return PREFIX_TO_LANGUAGE.get(str(example_id).split("-", 1)[0].lower())
 
 
-class TyDiQA(Task):
+class TyDiQA(SquadTask):
     name = "tydiqa"
-    format = "qa"
-
-    def to_example(self, row, split, language):
-        return squad_example(row)
 
     def hub_rows(self, split, language):
         for where, number, row in super().hub_rows(split, language):

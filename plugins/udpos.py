@@ -7,9 +7,9 @@ train/test, Tagalog, Thai and Yoruba only test. Local sample rows use the same s
 """
 from __future__ import annotations
 
-from harness import Task, hookimpl
+from harness import hookimpl
 from harness.errors import DataError
-from harness.formats.tagging import class_names
+from harness.formats.adapters import TokenTagsTask
 
 #: the ClassLabel names of ``pos_tags`` on the hub, in code order (0 = ADJ ... 16 = X)
 UPOS_TAGS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
@@ -27,15 +27,12 @@ LANGUAGE_NAMES = {
 }
 
 
-class UDPOS(Task):
-    name = "udpos"
-    format = "tagging"
+class UDPOS(TokenTagsTask):
+    """Token + ``pos_tags`` columns; the hub names its configs by language name."""
 
-    def to_example(self, row, split, language):
-        example = {"tokens": row["tokens"], "tags": class_names(row["pos_tags"], UPOS_TAGS, "pos_tags")}
-        if row.get("id") is not None:
-            example["id"] = str(row["id"])
-        return example
+    name = "udpos"
+    tags = "pos_tags"
+    tag_names = UPOS_TAGS
 
     def hub_rows(self, split, language):
         if language not in LANGUAGE_NAMES:

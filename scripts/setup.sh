@@ -8,5 +8,5 @@ VENV=${VENV:-.venv}
 "$PYTHON" -m venv --clear "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test,bench]" \
-    -e examples/harness-example-plugin
+    -e examples/harness-example-plugin -e examples/harness-example-format
 echo "environment ready: $VENV"

@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from harness.commands import cli
-from harness.spec.config import FORMATS, KINDS, METRICS, load_task_config
+from harness.formats import known_formats
+from harness.metrics.registry import known_metrics
+from harness.spec.config import KINDS, load_task_config
 from harness.errors import ConfigError
 from harness.spec.hparams import Hyperparams
 from harness.spec.registry import build_registry
@@ -40,12 +42,24 @@ def test_builtin_tasks_yaml_is_valid():
     config = load_task_config()
     assert {"xnli", "mnli", "pawsx"} <= set(config.specs)
     xnli = config.specs["xnli"]
-    assert xnli.kind == "target" and xnli.format == "classification" and xnli.metric == "accuracy"
+    assert xnli.kind == "target" and xnli.metric == "accuracy"
     assert xnli.languages == XNLI_LANGS
     assert xnli.local is not None and xnli.local.is_dir()   # samples/xnli, relative to the plugins package
     for spec in config.specs.values():
-        assert spec.kind in KINDS and spec.format in FORMATS and spec.metric in METRICS
+        assert spec.kind in KINDS
         Hyperparams().merged(spec.hparams)
+
+
+def test_builtin_tasks_bind_to_registered_formats_and_metrics():
+    registry = build_registry()
+    assert set(registry.config.specs) <= set(registry.tasks)
+    for task in registry.tasks.values():
+        assert task.spec.format == task.format in known_formats() and task.spec.metric in known_metrics()
+    # plugin and format are facts of the code, not repeated in tasks.yaml
+    xnli = registry.tasks["xnli"].spec
+    assert (xnli.plugin, xnli.format) == ("xnli", "classification")
+    text = (Path(__file__).resolve().parent.parent / "tasks.yaml").read_text(encoding="utf-8")
+    assert "\n    plugin:" not in text and "\n    format:" not in text
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,14 +100,57 @@ def test_entry_must_be_a_mapping(tmp_path):
     assert "tasks.xnli: expected a mapping" in message
 
 
-@pytest.mark.parametrize("key, value, allowed", [
-    ("kind", "tgt", KINDS),
-    ("format", "span_extraction", FORMATS),
-    ("metric", "f1", METRICS),
+def test_unknown_kind(tmp_path):
+    message = config_error(write(tmp_path, "tasks:\n  xnli:\n    kind: tgt\n"))
+    assert f"tasks.xnli.kind: expected one of {', '.join(KINDS)}; got 'tgt'" in message
+
+
+def registry_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        build_registry(tasks_files=[str(path)])
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: "), message
+    return message
+
+
+def test_unknown_metric_is_checked_against_the_registered_metrics(tmp_path):
+    message = registry_error(write(tmp_path, "tasks:\n  xnli:\n    metric: acuracy\n"))
+    assert "tasks.xnli.metric: unknown metric 'acuracy'; did you mean 'accuracy'?" in message
+    assert "squad_em_f1" in message   # the known ones
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("tasks:\n  xquad:\n    options: {doc_strde: 64}\n",
+     "tasks.xquad.options.doc_strde: unknown key; did you mean 'doc_stride'? (allowed: doc_stride, "),
+    ("tasks:\n  xquad:\n    options: {doc_stride: wide}\n", "tasks.xquad.options.doc_stride: expected int, got 'wide'"),
+    ("tasks:\n  xnli:\n    options: {k: 4}\n", "tasks.xnli.options.k: unknown key (allowed: none)"),
+    ("tasks:\n  bucc:\n    options: {margn: ratio}\n", "tasks.bucc.options.margn: unknown key; did you mean 'margin'?"),
+    ("tasks:\n  anli:\n    options: {round: [1]}\n", "tasks.anli.options.round: unknown key; did you mean 'rounds'?"),
 ])
-def test_unknown_enumerated_value(tmp_path, key, value, allowed):
-    message = config_error(write(tmp_path, f"tasks:\n  xnli:\n    {key}: {value}\n"))
-    assert f"tasks.xnli.{key}: expected one of {', '.join(allowed)}; got '{value}'" in message
+def test_options_are_checked_against_the_format_and_task_schema(tmp_path, text, expected):
+    assert expected in registry_error(write(tmp_path, text))
+
+
+def test_valid_options_pass(tmp_path):
+    path = write(tmp_path, "tasks:\n  xquad:\n    options: {doc_stride: 64, n_best: 10}\n"
+                           "  anli:\n    options: {rounds: 2}\n  bucc:\n    options: {k: 8, layer: 3}\n")
+    registry = build_registry(tasks_files=[str(path)])
+    assert registry.tasks["xquad"].spec.options == {"doc_stride": 64, "n_best": 10}
+
+
+def test_qa_option_defaults_are_the_formats_own():
+    from harness.formats import format_entry, qa
+
+    options = format_entry("qa").options
+    assert options["doc_stride"].default == qa.DEFAULT_DOC_STRIDE
+    assert options["max_query_length"].default == qa.DEFAULT_MAX_QUERY_LENGTH
+    assert options["max_answer_length"].default == qa.DEFAULT_MAX_ANSWER_LENGTH
+    assert options["n_best"].default == qa.DEFAULT_N_BEST
+
+
+def test_plugin_and_format_keys_are_still_accepted(tmp_path):
+    path = write(tmp_path, "tasks:\n  xnli:\n    plugin: xnli\n    format: classification\n")
+    assert build_registry(tasks_files=[str(path)]).tasks["xnli"].spec.plugin == "xnli"
 
 
 def test_unknown_split_name(tmp_path):
@@ -108,7 +165,7 @@ def test_nested_hub_key(tmp_path):
 
 def test_missing_required_key_of_a_new_task(tmp_path):
     message = config_error(write(tmp_path, "tasks:\n  mytask:\n    kind: target\n    plugin: mine\n"))
-    assert "tasks.mytask.format: missing required key" in message
+    assert "tasks.mytask.metric: missing required key" in message
 
 
 def test_malformed_yaml_names_line_and_column(tmp_path):
@@ -166,7 +223,7 @@ def test_override_keys_of_an_existing_task(tmp_path):
     assert spec.languages == ["de", "en"]
     assert spec.local == data                       # relative to the tasks file that set it
     assert spec.hparams == {"epochs": 1}            # a key is replaced whole, not deep-merged
-    assert spec.format == "classification" and spec.train_task == "mnli"   # untouched keys kept
+    assert spec.metric == "accuracy" and spec.train_task == "mnli"   # untouched keys kept
     assert spec.labels == ["entailment", "neutral", "contradiction"]
     assert spec.source_file == str(path)
     # other tasks keep the built-in values and local paths

@@ -54,7 +54,8 @@ def doc_sections() -> dict[str, tuple[list[str], str]]:
 def test_the_hooks_are_the_expected_ones():
     # guards the parsing above: if this list changes, PLUGINS.md and the tests must follow
     assert HOOKS == sorted([
-        "harness_register_tasks", "harness_register_models", "harness_register_commands",
+        "harness_register_formats", "harness_register_metrics", "harness_register_tasks",
+        "harness_register_models", "harness_register_commands",
         "harness_load_rows", "harness_load_model", "harness_intermediate_train", "harness_target_train",
         "harness_evaluate", "harness_result_written"])
 
@@ -160,3 +161,44 @@ def test_every_hook_has_a_test(name):
     users = [path.name for path in sorted(TESTS.glob("test_*.py"))
              if path.name != Path(__file__).name and pattern.search(path.read_text(encoding="utf-8"))]
     assert users, f"no test under tests/ mentions {name}: write one (see tests/test_plugins.py)"
+
+
+# --------------------------------------------------------------------------------------------
+# (d) the "writing a format" and "writing a metric" chapters describe the real interfaces
+# --------------------------------------------------------------------------------------------
+
+def chapter(title: str) -> str:
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else len(text)]
+
+
+def test_writing_a_format_documents_every_member_of_the_format_contract():
+    from harness.formats.base import Format
+
+    members = {name for name in vars(Format) if not name.startswith("_")}
+    text = chapter("Writing a format")
+    undocumented = sorted(name for name in members if f"| `{name}" not in text)
+    assert not undocumented, f"PLUGINS.md 'Writing a format' does not document: {undocumented}"
+    assert "examples/harness-example-format/" in text and "harness_register_formats" in text
+
+
+def test_writing_a_metric_documents_every_field_of_metric():
+    from dataclasses import fields
+
+    from harness.metrics.registry import Metric
+
+    text = chapter("Writing a metric")
+    undocumented = sorted(f.name for f in fields(Metric) if f"| `{f.name}` |" not in text)
+    assert not undocumented, f"PLUGINS.md 'Writing a metric' does not document: {undocumented}"
+    assert "harness_register_metrics" in text and "main_score" in text
+
+
+def test_chapter_check_catches_a_missing_member(monkeypatch):
+    """The check above can fail: a Format member the chapter does not list is reported."""
+    from harness.formats.base import Format
+
+    monkeypatch.setattr(Format, "undocumented_hook", lambda self: None, raising=False)
+    with pytest.raises(AssertionError, match="undocumented_hook"):
+        test_writing_a_format_documents_every_member_of_the_format_contract()

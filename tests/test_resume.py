@@ -20,7 +20,6 @@ import pytest
 from click.testing import CliRunner
 
 from harness.commands import cli
-from harness.engine.modeling import LoadedModel
 from harness.results.records import read_records, validate_record
 
 PACE_PLUGIN = '''

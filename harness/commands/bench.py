@@ -23,14 +23,15 @@ import gc
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import torch
 
 from harness.errors import HarnessError
 from harness.commands.options import common_options, out
+
+if TYPE_CHECKING:  # pragma: no cover - torch is imported when the command runs (fast --help)
+    import torch
 
 #: figures of one model, in table order: key -> (header, higher is better)
 COLUMNS = {
@@ -71,6 +72,9 @@ def _import_model_code(source: str, revision: str | None) -> None:
 def measure(registry, spec: str, task, fmt, examples: list[dict[str, Any]], settings, device: torch.device,
             warmup: int = 1, revision: str | None = None) -> dict[str, Any]:
     """Load ``spec``, featurize ``examples`` with a fresh head of ``task``, run batched inference."""
+    import numpy as np
+    import torch
+
     from harness.engine.inference import autocast_context, length_sorted_batches
     from harness.engine.memory import current_rss_mb, peak_memory
 
@@ -189,6 +193,8 @@ def bench_command(env: Any, model: str, compare: str | None, task_name: str, lan
                   warmup: int, data: str, data_dir: str | None, device: str | None, revision: str | None,
                   as_json: bool) -> None:
     """Inference latency, throughput and peak memory of a model (or two, side by side) on a target task."""
+    import torch
+
     from harness.run.data import load_examples
     from harness.formats import get_format
     from harness.spec.hparams import Hyperparams
@@ -242,7 +248,7 @@ def _print_table(report: dict[str, Any]) -> None:
         table.add_column(label, justify="right")
     if len(models) > 1:
         table.add_column("compare / model", justify="right")
-    for key, (header, higher_better) in COLUMNS.items():
+    for key, (header, _higher_better) in COLUMNS.items():
         if not any(key in m for m in models):
             continue
         row = [header] + [_fmt(m.get(key)) for m in models]

@@ -58,7 +58,7 @@ def print_scores(registry, results: list[dict[str, Any]]) -> None:
     by_task: dict[str, dict[str, dict[str, Any]]] = {}
     for record in results:
         by_task.setdefault(record["task"], {})[f"{record['language']}" + (
-            "" if record["split"] == "test" else f" ({record['split']})")] = record["metrics"]
+            "" if record["split"] == "test" else f" ({record['split']})")] = record
     table = Table(title="zero-shot scores", show_lines=False)
     table.add_column("task", style="bold")
     table.add_column("metric")
@@ -67,8 +67,9 @@ def print_scores(registry, results: list[dict[str, Any]]) -> None:
     from harness.results.report import metric_for
 
     for task, cells in by_task.items():
-        metric, scale = metric_for(registry, task, next(iter(cells.values())))
-        values = {lang: float(m[metric]) * scale for lang, m in cells.items() if isinstance(m.get(metric), (int, float))}
+        metric, scale = metric_for(registry, next(iter(cells.values())))
+        values = {lang: float(r["metrics"][metric]) * scale for lang, r in cells.items()
+                  if isinstance(r["metrics"].get(metric), (int, float))}
         mean = sum(values.values()) / len(values) if values else float("nan")
         table.add_row(task, metric, f"{mean:.1f}", "  ".join(f"{lang} {v:.1f}" for lang, v in values.items()))
     out.print(table)

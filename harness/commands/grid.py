@@ -33,7 +33,7 @@ def grid_command(env, **options: Any) -> None:
                                                         soft_wrap=True))
     records = summary.results + summary.errors
     for split in summary.splits:
-        report = build_report(records, split=split, metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
+        report = build_report(records, split=split, metric_for_task=lambda record: metric_for(registry, record))
         report.errors = []   # listed once, below
         render_table(report, out)
     out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "

@@ -12,7 +12,8 @@ from harness.commands.options import Env, common_options, out
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @common_options
 def plugins_command(env: Env, as_json: bool) -> None:
-    """List plugins: name, distribution and version, origin, hooks implemented, tasks provided."""
+    """List plugins: name, distribution and version, origin, hooks implemented, and the tasks, model
+    aliases, formats and metrics each provides."""
     registry = env.registry()
     infos = list(registry.plugins.infos.values())
     if as_json:
@@ -26,7 +27,8 @@ def plugins_command(env: Env, as_json: bool) -> None:
     for info in infos:
         status = "disabled" if info.disabled else (f"[red]failed: {info.error}[/]" if info.error else None)
         dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "-"
-        provides = ", ".join(info.tasks + [f"model:{m}" for m in info.models])
+        provides = ", ".join(info.tasks + [f"model:{m}" for m in info.models] + [f"format:{f}" for f in info.formats]
+                             + [f"metric:{m}" for m in info.metrics])
         table.add_row(info.name, f"{info.source}\n{info.origin}", dist,
                       status or ", ".join(h.replace("harness_", "") for h in info.hooks), provides)
     out.print(table)

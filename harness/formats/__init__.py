@@ -1,21 +1,25 @@
-"""Task formats. Each module registers one :class:`~harness.formats.base.Format` instance."""
+"""Task formats, registered through the ``harness_register_formats`` hook (see registry.py).
+
+The registry is imported eagerly; the format contract (``Format``, ``Head``, ``EvalOutput``,
+``TaskModel``) lazily, because it imports torch.
+"""
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
-from harness.formats.base import EvalOutput, Format, Head, TaskModel, get_format, known_formats, register_format
+from harness.formats.builtin import builtin_formats
+from harness.formats.registry import FormatEntry, format_entry, get_format, known_formats, register_format
 
-BUILTIN_FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
-
-
-def load_builtin_formats() -> None:
-    for module in BUILTIN_FORMATS:
-        try:
-            importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:  # a format not written yet must not break the others
-            if exc.name != f"{__name__}.{module}":
-                raise
+BUILTIN_FORMATS = tuple(builtin_formats())
+_CONTRACT = ("EvalOutput", "Format", "Head", "TaskModel")
 
 
-__all__ = ["EvalOutput", "Format", "Head", "TaskModel", "get_format", "known_formats",
-           "register_format", "load_builtin_formats"]
+def __getattr__(name: str) -> Any:
+    if name in _CONTRACT:
+        from harness.formats import base
+        return getattr(base, name)
+    raise AttributeError(f"module 'harness.formats' has no attribute {name!r}")
+
+
+__all__ = ["EvalOutput", "Format", "Head", "TaskModel", "FormatEntry", "format_entry", "get_format",
+           "known_formats", "register_format", "BUILTIN_FORMATS"]

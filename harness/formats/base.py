@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from harness.errors import DataError
+from harness.formats.registry import get_format, known_formats, register_format  # noqa: F401 - old home
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.spec.tasks import Task
@@ -148,28 +149,3 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
     if isinstance(kind, tuple):
         return " or ".join(k.__name__ for k in kind)
     return kind.__name__
-
-
-_FORMATS: dict[str, Format] = {}
-
-
-def register_format(fmt: Format) -> Format:
-    _FORMATS[fmt.name] = fmt
-    return fmt
-
-
-def get_format(name: str) -> Format:
-    from harness.errors import UnknownNameError
-
-    if name not in _FORMATS:
-        from harness.formats import load_builtin_formats
-        load_builtin_formats()
-    if name not in _FORMATS:
-        raise UnknownNameError("format", name, _FORMATS)
-    return _FORMATS[name]
-
-
-def known_formats() -> list[str]:
-    from harness.formats import load_builtin_formats
-    load_builtin_formats()
-    return sorted(_FORMATS)

@@ -9,14 +9,8 @@ from torch import nn
 
 from harness.errors import DataError
 from harness.metrics import accuracy
-from harness.formats.base import Format, Head, register_format
-
-
-def class_label(value: Any, labels: list[str], field: str = "label") -> str:
-    """A ClassLabel code (int, as the hub stores GLUE/ANLI labels) -> its name in ``labels``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(labels):
-        raise DataError(f"expected an integer in 0..{len(labels) - 1}, got {value!r}", field=field)
-    return labels[value]
+from harness.formats.adapters import class_label  # noqa: F401 - re-exported for plugins
+from harness.formats.base import Format, Head
 
 
 class ClassificationHead(Head):
@@ -76,6 +70,3 @@ class Classification(Format):
 
     def score(self, examples, predictions, task, language):
         return accuracy([e["label"] for e in examples], predictions)
-
-
-register_format(Classification())

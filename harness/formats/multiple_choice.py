@@ -19,7 +19,7 @@ from torch import nn
 
 from harness.errors import DataError
 from harness.metrics import accuracy
-from harness.formats.base import Format, Head, register_format
+from harness.formats.base import Format, Head
 
 
 class MultipleChoiceHead(Head):
@@ -157,6 +157,3 @@ class MultipleChoice(Format):
 
     def score(self, examples, predictions, task, language):
         return accuracy([e["label"] for e in examples], predictions)
-
-
-register_format(MultipleChoice())

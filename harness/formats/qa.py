@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from harness.errors import ConfigError, DataError, HarnessError
-from harness.formats.base import Format, Head, register_format
+from harness.formats.adapters import squad_example  # noqa: F401 - re-exported for plugins
+from harness.formats.base import Format, Head
 
 #: defaults of the task options (tasks.yaml ``options``)
 DEFAULT_DOC_STRIDE = 128
@@ -29,19 +30,6 @@ DEFAULT_N_BEST = 20
 DEFAULT_MAX_QUERY_LENGTH = 64
 #: the CLS position, target of training windows that do not contain the answer
 CLS_INDEX = 0
-
-
-def squad_example(row: dict[str, Any]) -> dict[str, Any]:
-    """A hub/local row in the SQuAD schema -> the format's example fields (for the QA plugins)."""
-    answers = row["answers"]
-    if not isinstance(answers, dict):
-        raise TypeError(f"answers: expected an object with 'text' and 'answer_start', "
-                        f"got {type(answers).__name__}")
-    example = {"id": str(row["id"]), "question": row["question"], "context": row["context"],
-               "answers": {"text": list(answers["text"]), "answer_start": list(answers["answer_start"])}}
-    if row.get("title") is not None:
-        example["title"] = row["title"]
-    return example
 
 
 class QAHead(Head):
@@ -234,23 +222,16 @@ class ExtractiveQA(Format):
         return list(example["answers"]["text"])
 
     def score(self, examples, predictions, task, language):
-        from harness.metrics import scorers as metrics
+        from harness.metrics.registry import get_metric
 
         ids = [e["id"] for e in examples]
         keys = ids if len(set(ids)) == len(ids) else [str(i) for i in range(len(examples))]
         golds = {k: self.gold(e) for k, e in zip(keys, examples)}
         preds = dict(zip(keys, predictions))
-        metric = task.spec.metric
-        if metric == "squad_em_f1":
-            result = metrics.squad_em_f1(golds, preds)
-        elif metric == "mlqa_em_f1":
-            result = metrics.mlqa_em_f1(golds, preds, language)
-        else:
-            raise ConfigError(f"task '{task.name}': metric '{metric}' is not a QA metric "
-                              f"(squad_em_f1, mlqa_em_f1)")
+        result = get_metric(task.spec.metric).score(golds, preds, language)
+        if not {"exact_match", "f1"} <= set(result):
+            raise ConfigError(f"task '{task.name}': metric '{task.spec.metric}' is not a QA metric "
+                              f"(it must give exact_match and f1, as squad_em_f1 and mlqa_em_f1 do)")
         result = {k: float(v) for k, v in result.items()}
         result["score"] = (result["exact_match"] + result["f1"]) / 2
         return result
-
-
-register_format(ExtractiveQA())

@@ -25,7 +25,7 @@ from harness.errors import DataError
 from harness.engine.inference import latency_stats
 from harness.engine.memory import peak_memory
 from harness.engine.retrieval import bucc_f1, knn, mine, optimize_threshold, tatoeba_accuracy
-from harness.formats.base import EvalOutput, Format, register_format
+from harness.formats.base import EvalOutput, Format
 
 SIDES = ("source", "target", "gold")
 
@@ -144,6 +144,3 @@ def _candidates(embed, examples, settings) -> tuple[list[tuple[str, str, float]]
         if len(src) == 1 and len(trg) == 1:
             out.append((src[0], trg[0], score))
     return out, gold
-
-
-register_format(Retrieval())

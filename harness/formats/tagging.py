@@ -29,13 +29,15 @@ Label sets computed from data
 """
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
 
 from harness.errors import ConfigError, DataError
-from harness.formats.base import Format, Head, encoder_batch, pad_sequences, register_format
+from harness.formats.adapters import class_names  # noqa: F401 - re-exported for plugins
+from harness.formats.base import Format, Head, encoder_batch, pad_sequences
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.spec.tasks import Task
@@ -43,8 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 IGNORE_INDEX = -100
 #: share of a window's sub-tokens that the next window repeats (context at the cuts)
 WINDOW_OVERLAP = 0.25
-#: task.spec.metric -> scorer in harness.metrics
-METRICS = {"seqeval_f1": "seqeval_scores", "accuracy": "token_accuracy"}
 
 
 def task_labels(task: "Task") -> list[str]:
@@ -63,25 +63,6 @@ def fallback_tag(labels: list[str]) -> str:
         if tag in labels:
             return tag
     return labels[0]
-
-
-def class_names(values, names: list[str], field: str) -> list[str]:
-    """Map ClassLabel codes (ints, as the hub stores them) to names; tag names are accepted as-is.
-    Anything else raises a DataError naming ``field``."""
-    if not isinstance(values, list):
-        raise DataError(f"expected a list of label codes, got {type(values).__name__}", field=field)
-    out = []
-    for i, value in enumerate(values):
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not 0 <= value < len(names):
-                raise DataError(f"label code {value} of word {i} is outside 0..{len(names) - 1}", field=field)
-            out.append(names[value])
-        elif isinstance(value, str) and value in names:
-            out.append(value)
-        else:
-            raise DataError(f"label {value!r} of word {i} is neither a code in 0..{len(names) - 1} "
-                            f"nor one of {names}", field=field)
-    return out
 
 
 class TaggingHead(Head):
@@ -237,13 +218,14 @@ class Tagging(Format):
         return example["tags"]
 
     def score(self, examples, predictions, task, language):
-        from harness.metrics import scorers as metrics
+        from harness.metrics.registry import get_metric
 
         metric = task.spec.metric
-        if metric not in METRICS:
-            raise ConfigError(f"task '{task.name}': metric '{metric}' is not a tagging metric "
-                              f"(known: {', '.join(sorted(METRICS))})")
-        return getattr(metrics, METRICS[metric])([e["tags"] for e in examples], predictions)
+        if metric == "accuracy":   # sentence-level accuracy means nothing for tags
+            warnings.warn(f"task '{task.name}': metric 'accuracy' of a tagging task is deprecated; "
+                          f"use 'token_accuracy'", DeprecationWarning, stacklevel=2)
+            metric = "token_accuracy"
+        return get_metric(metric).score([e["tags"] for e in examples], predictions, language)
 
 
 def _encode(tokenizer: Any, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:
@@ -279,6 +261,3 @@ def _owners(windows: list[tuple[int, int]], starts: list[int], counts: list[int]
             if w not in best or centrality > best[w]:
                 best[w], owner[w] = centrality, index
     return owner
-
-
-TAGGING = register_format(Tagging())

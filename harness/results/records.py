@@ -16,7 +16,9 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
+
+from typing_extensions import NotRequired
 
 from harness.errors import LockedError
 
@@ -48,6 +50,8 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "language": (str, True, "language code"),
         "split": (str, True, "dev or test"),
         "metrics": (dict, True, "metric name -> value (accuracy/F1 as fractions, QA EM/F1 as 0-100)"),
+        "main_score": (dict, False, "the task metric's primary value: name, value, scale (1 or 100), "
+                                    "higher_is_better (older files lack it: readers ask the metric registry)"),
         "n_examples": (int, True, "examples evaluated"),
         "model": (str, True, "model spec"),
         "model_info": (dict, False, "the loaded base model: resolved source, revision/commit, size"),
@@ -91,6 +95,90 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "n_errors": (int, True, "error records written by this run"),
     },
 }
+
+
+# Typed views of the records, for code that builds or reads them (a test keeps them equal to
+# RECORD_FIELDS, which stays the one description of the format).
+class MainScore(TypedDict):
+    name: str
+    value: float | None
+    scale: int
+    higher_is_better: bool
+
+
+class RunRecord(TypedDict):
+    type: str
+    schema_version: int
+    run_id: str
+    started: str
+    command: str
+    harness: dict[str, Any]
+    versions: dict[str, Any]
+    plugins: list[dict[str, Any]]
+    model: dict[str, Any]
+    device: dict[str, Any]
+    seed: int
+    config: dict[str, Any]
+    datasets: dict[str, Any]
+
+
+class ResultRecord(TypedDict):
+    type: str
+    schema_version: int
+    run_id: str
+    key: str
+    task: str
+    language: str
+    split: str
+    metrics: dict[str, float]
+    main_score: NotRequired[MainScore]
+    n_examples: int
+    model: str
+    model_info: NotRequired[dict[str, Any]]
+    intermediate: list[str]
+    checkpoints: dict[str, Any]
+    hparams: dict[str, Any]
+    intermediate_hparams: NotRequired[dict[str, Any]]
+    seed: int
+    data: dict[str, Any]
+    examples_per_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    peak_host_mb: float
+    peak_gpu_mb: NotRequired[float]
+    eval_seconds: float
+    train: NotRequired[dict[str, Any]]
+    time: str
+
+
+class ErrorRecord(TypedDict):
+    type: str
+    schema_version: int
+    run_id: str
+    task: str
+    language: str | None
+    split: str | None
+    phase: str
+    error_type: str
+    message: str
+    model: NotRequired[str]
+    intermediate: NotRequired[list[str]]
+    seed: NotRequired[int]
+    time: str
+
+
+class RunEndRecord(TypedDict):
+    type: str
+    schema_version: int
+    run_id: str
+    wall_seconds: float
+    n_results: int
+    n_skipped: int
+    n_errors: int
+
+
+TYPED_RECORDS: dict[str, type] = {"run": RunRecord, "result": ResultRecord, "error": ErrorRecord,
+                                  "run_end": RunEndRecord}
 
 
 def validate_record(record: dict[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ Aggregation, per model (never mixed):
    where the configuration is ``'+'.join(intermediate)`` or ``baseline`` (with the intermediate
    fraction and multi-task sampling added when they were set); when several keys fall into one
    group (e.g. other hyperparameters), the latest wins and a note says how many were set aside;
-3. the primary metric of the target (``PRIMARY_METRIC`` of its tasks.yaml ``metric``, or
+3. the primary metric of the target (the record's ``main_score``, from its registered metric; or
    ``--metric``) on a 0-100 scale (QA EM/F1 already are; accuracy/F1 fractions are multiplied by 100);
 4. mean over languages per seed, then mean and sample standard deviation (n-1) over seeds;
 5. delta = configuration mean - baseline mean of the same target; the average column is the
@@ -25,68 +25,73 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UnknownNameError
+from harness.metrics.registry import SCALES, Metric, get_metric
 
-QA_METRICS = ("squad_em_f1", "mlqa_em_f1")   # tasks.yaml metrics whose scores are already 0-100
 BASELINE = "baseline"
 AVERAGE = "avg"
 
-MetricFor = Callable[[str, dict[str, Any]], tuple[str, float]]
+MetricFor = Callable[[dict[str, Any]], tuple[str, float]]
 
 
 # --------------------------------------------------------------------------------- metric
-def metric_for(registry, task: str, metrics: dict[str, Any], override: str | None = None) -> tuple[str, float]:
-    """(metric name, factor to a 0-100 scale) of a target, from a Registry or a TaskConfig; tasks
-    unknown to it (or ``registry=None``) are guessed from the metric names (QA records carry
-    ``exact_match``)."""
-    from harness.spec.config import PRIMARY_METRIC
-
-    spec = None
-    if registry is not None:
-        known = getattr(registry, "tasks", {}).get(task)   # a Registry
-        if known is not None:
-            spec = known.spec
-        else:                                               # a Registry's or a bare TaskConfig
-            specs = getattr(getattr(registry, "config", registry), "specs", {})
-            spec = specs.get(task)
-    if spec is not None:
-        scale = 1.0 if spec.metric in QA_METRICS else 100.0
-        return override or PRIMARY_METRIC.get(spec.metric, "accuracy"), scale
-    is_qa = "exact_match" in metrics
+def metric_for(registry, record: dict[str, Any], override: str | None = None) -> tuple[str, float]:
+    """(metric name, factor to a 0-100 scale) of a result record: its ``main_score``; for records
+    written before that field existed, the registered metric of the task's spec (``registry`` is a
+    Registry or a TaskConfig); for a task unknown to both, a guess from the metric names."""
+    main = record.get("main_score")
+    if isinstance(main, dict) and main.get("name") and main.get("scale") in SCALES:
+        return override or str(main["name"]), 100.0 / main["scale"]
+    metric = _registered_metric(registry, str(record.get("task")))
+    if metric is not None:
+        return override or metric.primary, 100.0 / metric.scale
+    metrics = record.get("metrics") or {}
+    scale = 1.0 if "exact_match" in metrics else 100.0   # only the QA scorers report exact_match
     if override:
-        return override, 1.0 if is_qa else 100.0
-    if is_qa:
-        return "f1", 1.0
-    for name in ("accuracy", "f1"):
-        if name in metrics:
-            return name, 100.0
-    return next(iter(metrics), "accuracy"), 100.0
+        return override, scale
+    return next((name for name in ("f1", "accuracy") if name in metrics), next(iter(metrics), "accuracy")), scale
+
+
+def _registered_metric(registry, task: str) -> Metric | None:
+    if registry is None:
+        return None
+    known = getattr(registry, "tasks", {}).get(task)       # a Registry
+    spec = known.spec if known is not None else getattr(getattr(registry, "config", registry), "specs", {}).get(task)
+    if spec is None:
+        return None
+    try:
+        return get_metric(spec.metric)
+    except UnknownNameError:
+        return None
 
 
 class TaskMetrics:
-    """``metric_for`` for the report command: tasks.yaml (and --tasks-file) first, which needs no
-    plugins; the full registry (plugins' own tasks) is built only for a task not found there."""
+    """``metric_for`` for the report command: a record's own ``main_score``; else tasks.yaml (and
+    --tasks-file) with the built-in metrics, which needs no plugins; the full registry (plugins' own
+    tasks and metrics) is built only for a record neither answers."""
 
     def __init__(self, env, override: str | None = None, warn: Callable[[str], None] | None = None):
         self.env, self.override, self.warn = env, override, warn or (lambda message: None)
-        self._config = None
+        self._config: Any = None
         self._registry: Any = None
         self._registry_tried = False
 
-    def __call__(self, task: str, metrics: dict[str, Any]) -> tuple[str, float]:
+    def __call__(self, record: dict[str, Any]) -> tuple[str, float]:
         from harness.spec.config import load_task_config
 
+        if record.get("main_score"):
+            return metric_for(None, record, self.override)
         if self._config is None:
             self._config = load_task_config(tuple(self.env.tasks_files))
-        if task in self._config.specs:
-            return metric_for(self._config, task, metrics, self.override)
+        if _registered_metric(self._config, str(record.get("task"))) is not None:
+            return metric_for(self._config, record, self.override)
         if not self._registry_tried:
             self._registry_tried = True
             try:
                 self._registry = self.env.registry()
             except HarnessError as exc:
                 self.warn(f"{exc}; guessing the metric of tasks not in tasks.yaml")
-        return metric_for(self._registry, task, metrics, self.override)
+        return metric_for(self._registry, record, self.override)
 
 
 # --------------------------------------------------------------------------------- reading
@@ -205,13 +210,13 @@ def latest_results(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
 
 def build_report(records: list[dict[str, Any]], split: str = "test", metric: str | None = None,
                  metric_for_task: MetricFor | None = None) -> Report:
-    """Aggregate records (see the module docstring); ``metric_for_task(task, metrics)`` gives the
-    metric name and the factor to 0-100 (default: guessed from the metric names)."""
-    def resolve(task: str, metrics: dict[str, Any]) -> tuple[str, float]:
+    """Aggregate records (see the module docstring); ``metric_for_task(record)`` gives the metric
+    name and the factor to 0-100 (default: the record's ``main_score``)."""
+    def resolve(record: dict[str, Any]) -> tuple[str, float]:
         if metric_for_task is not None:
-            name, scale = metric_for_task(task, metrics)
+            name, scale = metric_for_task(record)
         else:
-            name, scale = metric_for(None, task, metrics)
+            name, scale = metric_for(None, record)
         return (metric or name), scale
 
     results, _ = latest_results(records)
@@ -241,7 +246,7 @@ def build_report(records: list[dict[str, Any]], split: str = "test", metric: str
 
 
 def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, Any]],
-                  resolve: Callable[[str, dict[str, Any]], tuple[str, float]], set_aside: int) -> ModelReport:
+                  resolve: MetricFor, set_aside: int) -> ModelReport:
     targets: list[str] = []
     configs: list[str] = []
     languages: dict[str, list[str]] = {}
@@ -256,7 +261,7 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
         if language not in languages.setdefault(target, []):
             languages[target].append(language)
         recorded = record.get("metrics") or {}
-        name, scale = resolve(target, recorded)
+        name, scale = resolve(record)
         metrics.setdefault(target, name)
         value = recorded.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -295,7 +300,7 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
                 if seeds_here != seeds_base:
                     notes.append(f"{config} / {target}: seeds differ from the baseline "
                                  f"({_seed_list(seeds_here)} vs {_seed_list(seeds_base)})")
-    for target, per_config in by_language.items():
+    for per_config in by_language.values():
         base_lang = per_config.get(BASELINE, {})
         for config, per_lang in per_config.items():
             if config == BASELINE:

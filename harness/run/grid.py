@@ -182,7 +182,7 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
     errors = [e for e in result.errors if e.get("task") == target or e.get("phase") == "intermediate-train"]
     values = []
     for record in records:
-        name, scale = metric_for(registry, target, record.get("metrics") or {})
+        name, scale = metric_for(registry, record)
         value = (record.get("metrics") or {}).get(name)
         if isinstance(value, (int, float)):
             values.append(float(value) * scale)

@@ -26,6 +26,7 @@ from harness.run.data import load_examples, training_task
 from harness.run.request import RunRequest
 from harness.errors import HarnessError
 from harness.formats import get_format
+from harness.metrics.registry import get_metric
 from harness.spec.hparams import Hyperparams
 from harness.engine.modeling import LoadedModel, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
@@ -332,6 +333,7 @@ class Pipeline:
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
                   "task": task.name, "language": language, "split": split, "metrics": output.metrics,
+                  "main_score": get_metric(task.spec.metric).main_score(output.metrics),
                   "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
                   "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
                   "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,
@@ -364,10 +366,8 @@ class Pipeline:
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
         writer.write(record)
-        try:
-            self.plugins.result_written(record)
-        except Exception as exc:  # noqa: BLE001 - an observer must not cost the run its results
-            self.log(f"[warning] a harness_result_written plugin failed: {type(exc).__name__}: {one_line(exc)}")
+        for problem in self.plugins.result_written(record):
+            self.log(f"[warning] harness_result_written of plugin {problem}")
 
     def _error(self, writer, summary, task, language, split, phase, exc) -> None:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -17,20 +17,15 @@ from harness.spec.hparams import Hyperparams
 from harness.spec.tasks import HubSource, TaskSpec
 
 KINDS = ("intermediate", "target")
-FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
-METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy")
 SPLITS = ("train", "dev", "test")
-#: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
-PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
-                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy"}
 DATA_SOURCES = ("local", "hub", "auto")
 
 # key -> (type, required, allowed values or nested schema)
 TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "kind": (str, True, KINDS),
-    "plugin": (str, True, None),
-    "format": (str, True, FORMATS),
-    "metric": (str, True, METRICS),
+    "plugin": (str, False, None),     # default: the plugin that registers the task
+    "format": (str, False, None),     # default: the task's format; formats and metrics are registered
+    "metric": (str, True, None),      # by plugins, so the registry checks them when it binds the task
     "languages": (list, True, str),
     "description": (str, False, None),
     "hub": (dict, False, {"path": (str, True, None), "name": (str, False, None),
@@ -166,7 +161,8 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
         local_path = Path(local).expanduser()
         local = local_path if local_path.is_absolute() else (base / local_path)
     return TaskSpec(
-        name=name, kind=data["kind"], plugin=data["plugin"], format=data["format"], metric=data["metric"],
+        name=name, kind=data["kind"], plugin=data.get("plugin") or "", format=data.get("format") or "",
+        metric=data["metric"],
         languages=list(data["languages"]), train_language=data.get("train_language") or "en",
         hub=HubSource(**hub) if hub else None, local=local,
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),

@@ -1,6 +1,7 @@
 """The registry: plugin code (Task objects, model aliases) bound to tasks.yaml specs."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,8 +9,11 @@ from typing import Callable
 
 from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
 from harness.errors import ConfigError, HarnessError, UnknownNameError
-from harness.plugins import Plugins, load_plugins
-from harness.spec.tasks import Task
+from harness.plugins import PluginInfo, Plugins, load_plugins
+from harness.formats.registry import FormatEntry, add_format, format_entry, known_formats
+from harness.metrics.registry import Metric, add_metric, get_metric
+from harness.spec.options import check_options
+from harness.spec.tasks import Task, TaskSpec
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Registry:
     config: TaskConfig
     tasks: dict[str, Task] = field(default_factory=dict)
     models: dict[str, ModelAlias] = field(default_factory=dict)
+    formats: dict[str, FormatEntry] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
     #: tasks declared in YAML whose plugin is not loaded: name -> reason
     unavailable: dict[str, str] = field(default_factory=dict)
 
@@ -77,26 +83,47 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
             if task.default_spec is None:
                 raise ConfigError(f"task '{task.name}' (plugin '{plugin_name}') has no tasks.yaml entry "
                                   f"and no default_spec")
-            entry = {"plugin": plugin_name, "format": task.format, **task.default_spec}
             module = __import__(type(task).__module__, fromlist=["__file__"])
             base = Path(getattr(module, "__file__", ".")).resolve().parent
-            spec = spec_from_dict(task.name, entry, f"plugin {plugin_name}", base)
-        if spec.format != task.format:
+            spec = spec_from_dict(task.name, dict(task.default_spec), f"plugin {plugin_name}", base)
+        if spec.format and spec.format not in known_formats():
+            raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: expected one of "
+                              f"{', '.join(known_formats())}; got {spec.format!r}")
+        if spec.format and spec.format != task.format:
             raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: '{spec.format}' but plugin "
                               f"'{plugin_name}' implements '{task.format}'")
-        task.spec = spec
+        task.spec = dataclasses.replace(spec, plugin=plugin_name, format=task.format)
+        check_task(task)
         registry.tasks[task.name] = task
-        if plugin_name in loaded.infos:
-            loaded.infos[plugin_name].tasks.append(task.name)
+        provided(plugin_name).tasks.append(task.name)
+
+    def register_format(plugin_name: str, name: str, factory: Callable, options: dict | None = None,
+                        description: str = "") -> None:
+        if name in registry.formats:
+            raise ValueError(f"format '{name}' is already registered by plugin '{registry.formats[name].plugin}'")
+        registry.formats[name] = add_format(name, factory, options, description, plugin_name)
+        provided(plugin_name).formats.append(name)
+
+    def register_metric(plugin_name: str, metric: Metric) -> None:
+        if getattr(metric, "name", None) in registry.metrics:
+            raise ValueError(f"metric '{metric.name}' is already registered by another plugin")
+        registry.metrics[metric.name] = add_metric(metric)
+        provided(plugin_name).metrics.append(metric.name)
 
     def register_model(plugin_name: str, alias: str, resolve: Callable[[], str], description: str = "") -> None:
         registry.models[alias] = ModelAlias(alias, resolve, description, plugin_name)
-        if plugin_name in loaded.infos:
-            loaded.infos[plugin_name].models.append(alias)
+        provided(plugin_name).models.append(alias)
 
-    for hook, callback in (("harness_register_tasks", register_task),
+    def provided(plugin_name: str) -> PluginInfo:
+        return loaded.infos.get(plugin_name) or PluginInfo(name=plugin_name, source="unknown")
+
+    for hook, callback in (("harness_register_formats", register_format),
+                           ("harness_register_metrics", register_metric),
+                           ("harness_register_tasks", register_task),
                            ("harness_register_models", register_model)):
         for impl in getattr(loaded.pm.hook, hook).get_hookimpls():
+            if provided(impl.plugin_name).error:
+                continue   # failed in an earlier registration hook: withdrawn, registers nothing more
             try:
                 impl.function(register=functools.partial(callback, impl.plugin_name))
             except ConfigError:
@@ -109,18 +136,26 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                         registry.tasks.pop(name, None)
                     for alias in info.models:
                         registry.models.pop(alias, None)
-                    info.tasks, info.models = [], []
+                    for fmt in info.formats:
+                        registry.formats.pop(fmt, None)
+                    for metric in info.metrics:
+                        registry.metrics.pop(metric, None)
+                    info.tasks, info.models, info.formats, info.metrics = [], [], [], []
     for name, spec in config.specs.items():
         if name not in registry.tasks:
-            info = loaded.infos.get(spec.plugin)
-            if info is None:
-                reason = f"its plugin '{spec.plugin}' is not installed"
+            plugin = spec.plugin or name   # undeclared: a plugin named after the task is the usual owner
+            info = loaded.infos.get(plugin)
+            if not spec.plugin and (info is None or not (info.disabled or info.error)):
+                off = sorted(i.name for i in loaded.infos.values() if i.disabled or i.error)
+                reason = "no loaded plugin registers it" + (f" (disabled or failed: {', '.join(off)})" if off else "")
+            elif info is None:
+                reason = f"its plugin '{plugin}' is not installed"
             elif info.disabled:
-                reason = f"its plugin '{spec.plugin}' is disabled"
+                reason = f"its plugin '{plugin}' is disabled"
             elif info.error:
-                reason = f"its plugin '{spec.plugin}' failed: {info.error}"
+                reason = f"its plugin '{plugin}' failed: {info.error}"
             else:
-                reason = f"plugin '{spec.plugin}' does not register a task named '{name}'"
+                reason = f"plugin '{plugin}' does not register a task named '{name}'"
             registry.unavailable[name] = reason
     if data_dir is not None:
         root = Path(data_dir).expanduser()
@@ -130,3 +165,20 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
             if (root / task.name).is_dir():
                 task.spec.local = root / task.name
     return registry
+
+
+def check_task(task: Task) -> None:
+    """The parts of a task's spec that only registered plugins can check: its format, its metric and
+    its options (the format's and the task's own)."""
+    spec: TaskSpec = task.spec
+    where = f"{spec.source_file}: tasks.{task.name}"
+    try:
+        fmt = format_entry(task.format)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{where}.format: {exc}") from None
+    try:
+        get_metric(spec.metric)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{where}.metric: {exc}") from None
+    check_options(spec.options, {**fmt.options, **type(task).options_schema}, f"tasks.{task.name}.options",
+                  spec.source_file)

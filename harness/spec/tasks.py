@@ -7,11 +7,13 @@ validation, featurisation, heads, decoding, scoring) is shared and lives in the 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 from harness.errors import DataError
+from harness.spec.options import Option
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class TaskSpec:
 
     name: str
     kind: str                      # "intermediate" | "target"
-    plugin: str
-    format: str
+    plugin: str                    # "" until bound: the registering plugin
+    format: str                    # "" until bound: the task's format
     metric: str
     languages: list[str]
     train_language: str = "en"
@@ -56,8 +58,19 @@ class Task:
     #: False when rows are not independent examples (BUCC: sentences then gold pairs), so that
     #: ``--limit`` must not cut them
     limit_rows: ClassVar[bool] = True
+    #: options the task itself reads from tasks.yaml ``options`` (besides its format's): name ->
+    #: ``Option(type, default, doc)``; any other key is an error
+    options_schema: ClassVar[dict[str, Option]] = {}
 
     spec: TaskSpec  # bound by the registry
+
+    @classmethod
+    def variant(cls, name: str, **attributes: Any) -> "Task":
+        """An instance of a subclass named ``name`` with the given class attributes, so that one class
+        serves a family of tasks: ``register(SquadTask.variant("xquad"))``. The subclass belongs to
+        the calling module (a ``default_spec``'s ``local`` directory is relative to it)."""
+        module = sys._getframe(1).f_globals.get("__name__", cls.__module__)
+        return type(cls.__name__, (cls,), {"name": name, "__module__": module, **attributes})()
 
     # -- mapping raw rows --------------------------------------------------------------------
     def to_example(self, row: dict[str, Any], split: str, language: str) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""The format registry. Formats are registered through the ``harness_register_formats`` hook (the
+built-in ones by ``harness.defaults``) as a name, a factory and the schema of their options. The
+factory runs on first use, so reading tasks.yaml, ``harness tasks`` and ``--help`` import no torch.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from harness.errors import UnknownNameError
+from harness.spec.options import Option
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.formats.base import Format
+
+
+@dataclass
+class FormatEntry:
+    name: str
+    factory: Callable[[], "Format"]
+    options: dict[str, Option] = field(default_factory=dict)
+    description: str = ""
+    plugin: str = ""
+    _instance: Any = None
+
+    def get(self) -> "Format":
+        if self._instance is None:
+            instance = self.factory()
+            if getattr(instance, "name", self.name) != self.name:
+                raise TypeError(f"format '{self.name}': its factory built a format named '{instance.name}'")
+            self._instance = instance
+        return self._instance
+
+
+_FORMATS: dict[str, FormatEntry] = {}
+
+
+def add_format(name: str, factory: Callable[[], "Format"], options: dict[str, Any] | None = None,
+               description: str = "", plugin: str = "") -> FormatEntry:
+    """What a ``harness_register_formats`` implementation's ``register`` does. ``options`` maps
+    option name -> :class:`~harness.spec.options.Option` (or a ``(type, default, doc)`` tuple)."""
+    if not isinstance(name, str) or not callable(factory):
+        raise TypeError("register(name, factory, options=None, description='') expects a format name "
+                        "and a callable returning the Format")
+    schema = {key: Option(*value) for key, value in (options or {}).items()}
+    entry = FormatEntry(name, factory, schema, description, plugin)
+    _FORMATS[name] = entry
+    return entry
+
+
+def _builtins() -> None:
+    from harness.formats.builtin import builtin_formats
+    for name, (factory, options, description) in builtin_formats().items():
+        if name not in _FORMATS:
+            add_format(name, factory, options, description, "core.defaults")
+
+
+def format_entry(name: str) -> FormatEntry:
+    if name not in _FORMATS:
+        _builtins()
+    if name not in _FORMATS:
+        raise UnknownNameError("format", name, _FORMATS)
+    return _FORMATS[name]
+
+
+def get_format(name: str) -> "Format":
+    return format_entry(name).get()
+
+
+def known_formats() -> list[str]:
+    _builtins()
+    return sorted(_FORMATS)
+
+
+def register_format(fmt: "Format") -> "Format":
+    """Deprecated: register a format instance by import side effect."""
+    warnings.warn("register_format() is deprecated; register formats with the harness_register_formats "
+                  "hook: register(name, factory, options)", DeprecationWarning, stacklevel=2)
+    add_format(fmt.name, lambda: fmt, getattr(fmt, "options_schema", None))
+    return fmt
