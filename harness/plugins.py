@@ -109,7 +109,7 @@ class Plugins:
 
 @functools.lru_cache(maxsize=1)
 def _packages_distributions() -> dict[str, list[str]]:
-    return metadata.packages_distributions()  # scans every installed distribution: once
+    return dict(metadata.packages_distributions())  # scans every installed distribution: once
 
 
 def _distribution_of(module: ModuleType) -> tuple[str | None, str | None]:
@@ -170,18 +170,18 @@ def load_plugins(extra: tuple[str, ...] | list[str] = (), disabled: tuple[str, .
 
     for module_name in CORE_MODULES:
         register(f"core.{module_name.split('.')[-1]}", "core", module_name,
-                 lambda m=module_name: importlib.import_module(m))
+                 functools.partial(importlib.import_module, module_name))
     import harness_plugins
     for found in sorted(pkgutil.iter_modules(harness_plugins.__path__), key=lambda m: m.name):
         if not found.name.startswith("_"):
             register(found.name, "builtin", f"harness_plugins.{found.name}",
-                     lambda n=found.name: importlib.import_module(f"harness_plugins.{n}"))
+                     functools.partial(importlib.import_module, f"harness_plugins.{found.name}"))
     for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         register(entry_point.name, "entry point", entry_point.value, entry_point.load)
     for item in _split_names(list(extra), ENV_PLUGINS):
         path = Path(item)
         if item.endswith(".py") or path.exists():
-            register(path.stem, "file", str(path), lambda p=path: _import_file(p))
+            register(path.stem, "file", str(path), functools.partial(_import_file, path))
         else:
-            register(item.split(".")[-1], "module", item, lambda m=item: importlib.import_module(m))
+            register(item.split(".")[-1], "module", item, functools.partial(importlib.import_module, item))
     return plugins

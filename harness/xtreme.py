@@ -95,11 +95,9 @@ HARNESS_TO_XTREME: dict[str, str] = {
     "xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "xquad",
     "mlqa": "mlqa", "tydiqa": "tydiqa", "bucc": "bucc2018", "tatoeba": "tatoeba", "xcopa": "xcopa",
 }
-XTREME_TO_HARNESS: dict[str, str] = {v: k for k, v in HARNESS_TO_XTREME.items()}
 
 QA_TASKS = frozenset({"xquad", "mlqa", "tydiqa"})
 TAGGING_TASKS = frozenset({"udpos", "panx"})
-LABEL_TASKS = frozenset({"pawsx", "xnli", "tatoeba", "bucc2018"})
 #: tasks the official script lists but this module cannot score (Mewsli-X needs its own MAP@20
 #: scorer, LAReQA has no languages in the official table); present folders are skipped with a warning
 UNSCORED_TASKS = frozenset({"mewslix", "lareqa"})
@@ -304,50 +302,6 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
-
-
-#: metrics kept per XTREME task when aggregating the harness's own results
-_TASK_METRICS = {
-    "pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",), "xcopa": ("accuracy",),
-    "panx": ("f1", "precision", "recall"), "udpos": ("f1", "precision", "recall"),
-    "bucc2018": ("f1", "precision", "recall"),
-    "xquad": ("exact_match", "f1"), "mlqa": ("exact_match", "f1"), "tydiqa": ("exact_match", "f1"),
-}
-
-
-def xtreme_score(scores: Mapping[str, Mapping[str, Mapping[str, float]]], version: str = "xtreme",
-                 fractions: bool = True) -> dict[str, Any]:
-    """Aggregate the harness's own results the way the leaderboard does.
-
-    ``scores``: task (harness or XTREME name) -> language -> metrics. With ``fractions`` (the
-    harness's convention) accuracy / tagging / BUCC metrics are fractions and are multiplied by 100;
-    QA metrics are always taken as percentages (the official QA scorers return 0-100). Other metric
-    keys are ignored. Per task: mean over the languages given (in the version's language order, then
-    any others), ``avg_metric`` as in ``score_folder``; groups and ``all_task`` over tasks present,
-    by the official rule. Tasks unknown to the version are ignored.
-    """
-    if version not in VERSIONS:
-        raise ValueError(f"unknown XTREME version {version!r}; expected one of {sorted(VERSIONS)}")
-    _, task2langs = VERSIONS[version]
-    by_task = {xtreme_task_name(t): v for t, v in scores.items()}
-    details: dict[str, dict[str, Any]] = {}
-    for task, table_langs in task2langs.items():
-        if task not in by_task or task not in _TASK_METRICS or not by_task[task]:
-            continue
-        given = by_task[task]
-        order = [lg for lg in table_langs if lg in given] + [lg for lg in given if lg not in table_langs]
-        scale = 1.0 if task in QA_TASKS or not fractions else 100.0
-        per_language = {}
-        for lg in order:
-            metrics = {m: given[lg][m] * scale if scale != 1.0 else given[lg][m]
-                       for m in _TASK_METRICS[task] if m in given[lg]}
-            if task in QA_TASKS and ("exact_match" not in metrics or "f1" not in metrics):
-                raise ValueError(f"{task} ({lg}): QA scores need exact_match and f1")
-            if metrics:
-                per_language[lg] = metrics
-        if per_language:
-            details[task] = _task_summary(task, per_language)
-    return _aggregate(details, version)
 
 
 # --------------------------------------------------------------------------------- export

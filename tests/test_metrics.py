@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from harness.metrics import (accuracy, bucc_scores, mlqa_em_f1, mlqa_mixed_segmentation,
-                             mlqa_normalize_answer, normalize_answer, qa_score, seqeval_scores,
+                             mlqa_normalize_answer, normalize_answer, seqeval_scores,
                              squad_em_f1, token_accuracy)
 
 
@@ -132,11 +132,6 @@ def test_squad_tie_on_equal_golds():
     assert scores["exact_match"] == 0.0
 
 
-def test_qa_score():
-    assert qa_score(80.0, 90.0) == 85.0
-
-
-# ----------------------------------------------------------------------------- MLQA
 def test_mlqa_unicode_punctuation_and_articles():
     assert mlqa_normalize_answer("«Hola»,", "es") == "hola"
     assert mlqa_normalize_answer("¿Qué es la casa?", "es") == "qué es casa"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.xtreme import (XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, export_predictions, read_tag,
-                            score_file, score_folder, write_report, xtreme_score)
+                            score_file, score_folder, write_report)
 
 DATA = Path(__file__).parent / "data" / "xtreme_submission"
 PRED, LABELS, FILES = DATA / "predictions", DATA / "labels", DATA / "files"
@@ -140,52 +140,6 @@ def test_official_mlqa_mock_numbers(tmp_path):
     mlqa = score_folder(tmp_path / "p", tmp_path / "l")["mlqa"]
     assert mlqa["avg_exact_match"] == 57.142857142857146
     assert mlqa["avg_f1"] == 81.76870748299321
-
-
-def _full_scores(value: float) -> dict:
-    """Harness-style results for every XTREME task and language (fractions; QA in percent)."""
-    scores = {}
-    for task, langs in XTREME_TASK2LANGS.items():
-        name = "bucc" if task == "bucc2018" else task
-        per = {}
-        for lg in langs:
-            if task in ("xquad", "mlqa", "tydiqa"):
-                per[lg] = {"exact_match": 50.0, "f1": 70.0}
-            elif task in ("panx", "udpos"):
-                per[lg] = {"f1": 0.6, "precision": 0.5, "recall": 0.75}
-            elif task == "bucc2018":
-                per[lg] = {"f1": 0.9, "precision": 0.9, "recall": 0.9}
-            elif task == "tatoeba":
-                per[lg] = {"accuracy": 0.7, "examples_per_s": 123.0}
-            else:
-                per[lg] = {"accuracy": value}
-        scores[name] = per
-    return scores
-
-
-def test_xtreme_score_aggregates_harness_results():
-    report = xtreme_score(_full_scores(0.8))
-    # classification 80 (x2), tagging 60 (x2), QA (50 + 70)/2 = 60 (x3), bucc 90, tatoeba 70
-    assert report["classification"] == pytest.approx(80.0)
-    assert report["tagging"] == pytest.approx(60.0)
-    assert report["qa"] == pytest.approx(60.0)
-    assert report["retrieval"] == pytest.approx(80.0)
-    assert report["all_task"] == pytest.approx((160 + 120 + 180 + 90 + 70) / 9)
-    assert list(report)[:5] == ["all_task", "classification", "tagging", "qa", "retrieval"]
-    assert "examples_per_s" not in report["tatoeba"]
-    assert report["panx"]["avg_precision"] == pytest.approx(50.0)
-
-
-def test_xtreme_score_partial_results():
-    scores = _full_scores(0.8)
-    partial = {"xnli": {"en": {"accuracy": 0.5}, "de": {"accuracy": 1.0}}, "xquad": scores["xquad"]}
-    report = xtreme_score(partial)
-    assert "all_task" not in report and "classification" not in report and "qa" not in report
-    assert list(report["xnli"]["accuracy"]) == ["de", "en"]          # table order
-    assert report["xnli"]["avg_metric"] == pytest.approx(75.0)
-    assert report["xquad"]["avg_metric"] == pytest.approx(60.0)
-    # percentages in, percentages out
-    assert xtreme_score({"xnli": {"en": {"accuracy": 50.0}}}, fractions=False)["xnli"]["avg_metric"] == 50.0
 
 
 def _write_samples(path: Path, rows: list[dict]) -> None:

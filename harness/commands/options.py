@@ -23,7 +23,7 @@ class Env:
     def __init__(self, plugins: tuple[str, ...], tasks_files: tuple[str, ...], disabled: tuple[str, ...],
                  strict: bool):
         self.plugins, self.tasks_files, self.disabled, self.strict = plugins, tasks_files, disabled, strict
-        self._registry = None
+        self._registry: Any = None
 
     def registry(self, data_dir: str | None = None):
         if self._registry is None:

@@ -30,11 +30,11 @@ def default_layer(num_layers: int) -> int:
 
 
 @contextmanager
-def _first_blocks(encoder: nn.Module, layer: int) -> Iterator[bool]:
+def _first_blocks(encoder: Any, layer: int) -> Iterator[bool]:
     """Temporarily keep only the first ``layer`` transformer blocks; yields False when the encoder
     is not a known post-norm stack (then the caller runs it whole and indexes hidden_states)."""
     path = _TRUNCATABLE.get(getattr(encoder.config, "model_type", ""))
-    owner = encoder
+    owner: Any = encoder
     if path is not None:
         *parents, name = path.split(".")
         for part in parents:
@@ -64,7 +64,7 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
     run for BERT-style encoders. ``normalize`` L2-normalises the rows. When ``stats`` is a dict it
     receives ``seconds``, ``sentences_per_s``, ``batches`` and ``batch_seconds`` (one per batch).
     """
-    encoder = model_or_encoder if isinstance(model_or_encoder, nn.Module) else model_or_encoder.encoder
+    encoder: Any = model_or_encoder if isinstance(model_or_encoder, nn.Module) else model_or_encoder.encoder
     tokenizer = tokenizer if tokenizer is not None else model_or_encoder.tokenizer
     device = device or getattr(model_or_encoder, "device", None) or next(encoder.parameters()).device
     num_layers = int(encoder.config.num_hidden_layers)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from harness.errors import HarnessError
 from harness.formats.base import Head, TaskModel
@@ -20,7 +19,7 @@ from harness.formats.base import Head, TaskModel
 class LoadedModel:
     """An encoder, its tokenizer, the trained heads by task name, and where it all came from."""
 
-    encoder: nn.Module
+    encoder: Any          # a transformers model: an nn.Module with .config and save_pretrained
     tokenizer: Any
     device: torch.device
     provenance: dict[str, Any] = field(default_factory=dict)

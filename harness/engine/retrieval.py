@@ -12,7 +12,7 @@ so the faiss and torch backends return identical indices and scores.
 """
 from __future__ import annotations
 
-from typing import Hashable, Iterable
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 import torch
@@ -182,7 +182,7 @@ def mine(src_emb: np.ndarray, trg_emb: np.ndarray, k: int = 4, margin: str = "ra
     x, y = normalize_rows(src_emb), normalize_rows(trg_emb)
     if len(x) == 0 or len(y) == 0:
         return []
-    opts = {"metric": "ip", "backend": backend, "memory_budget_mb": memory_budget_mb, "block_size": block_size}
+    opts: dict[str, Any] = {"metric": "ip", "backend": backend, "memory_budget_mb": memory_budget_mb, "block_size": block_size}
     fwd_sim, fwd_ind = knn(x, y, min(k, len(y)), **opts)
     bwd_sim, bwd_ind = knn(y, x, min(k, len(x)), **opts)
     fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
@@ -265,7 +265,7 @@ def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
         if f1 > best_f1:
             best_f1 = f1
             threshold = (score + items[n][1]) / 2 if n < len(items) else score
-    scores = bucc_f1([pair for pair, score in items if score >= threshold], gold)
+    scores = bucc_f1([pair for pair, score in items if score >= threshold], gold)  # type: ignore[arg-type]
     return threshold, scores["precision"], scores["recall"], scores["f1"]
 
 

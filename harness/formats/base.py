@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from harness.errors import DataError
-from harness.formats.registry import get_format, known_formats, register_format  # noqa: F401 - old home
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.spec.tasks import Task

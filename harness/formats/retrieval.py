@@ -16,7 +16,7 @@ Metrics are fractions in [0, 1].
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,7 +33,7 @@ SIDES = ("source", "target", "gold")
 class Retrieval(Format):
     name = "retrieval"
     trainable = False
-    fields: dict[str, Any] = {}
+    fields: ClassVar[dict[str, Any]] = {}
 
     @staticmethod
     def mode(task) -> str:

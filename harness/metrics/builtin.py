@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from harness.metrics import scorers
-from harness.metrics.registry import Metric
+from harness.metrics.metric import Metric
 
 
 def builtin_metrics() -> list[Metric]:

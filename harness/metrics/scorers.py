@@ -222,8 +222,3 @@ def mlqa_em_f1(golds: QAGolds, predictions: Mapping[str, str],
     return _qa_scores(golds, predictions,
                       lambda p, g: mlqa_exact_match(p, g, language),
                       lambda p, g: mlqa_f1(p, g, language))
-
-
-def qa_score(exact_match: float, f1: float) -> float:
-    """The XTREME leaderboard's single QA number: the mean of EM and F1."""
-    return (exact_match + f1) / 2

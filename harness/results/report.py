@@ -221,7 +221,7 @@ def build_report(records: list[dict[str, Any]], split: str = "test", metric: str
 
     results, _ = latest_results(records)
     notes: list[str] = []
-    other_splits = sorted({r.get("split") for r in results if r.get("split") != split} - {None})
+    other_splits = sorted({str(r["split"]) for r in results if r.get("split") not in (split, None)})
     results = [r for r in results if r.get("split") == split]
     if other_splits:
         notes.append(f"showing split '{split}'; also present: {', '.join(other_splits)} (use --split)")
@@ -311,7 +311,7 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
     averages: dict[str, Score] = {}
     for config, row in scores.items():
         means = [row[t].mean for t in targets if t in row]
-        deltas = [row[t].delta for t in targets if t in row and row[t].delta is not None]
+        deltas = [delta for t in targets if t in row and (delta := row[t].delta) is not None]
         average = Score(mean=sum(means) / len(means), std=None, seeds={}, languages=[])
         average.delta = sum(deltas) / len(deltas) if deltas else None
         averages[config] = average

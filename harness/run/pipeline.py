@@ -252,12 +252,13 @@ class Pipeline:
         start = time.perf_counter()
         for stray in (self.out / "checkpoints").glob(".*"):  # temp dirs of saves killed midway
             shutil.rmtree(stray, ignore_errors=True)
-        summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
-        previous = [r for r in read_records(summary.results_file) if r.get("type") == "result"]
+        results_file = self.out / "results.jsonl"
+        summary = RunSummary(run_id=self.run_id, results_file=results_file)
+        previous = [r for r in read_records(results_file) if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
         done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
-        writer = ResultsWriter(summary.results_file)
+        writer = ResultsWriter(results_file)
         try:
             plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
                              for split in self.request.splits] for t in self.targets}

@@ -25,9 +25,10 @@ def check_options(options: Mapping[str, Any], schema: OptionsSchema, where: str,
             allowed = ", ".join(schema) or "none"
             raise ConfigError(f"{file}: {where}.{key}: unknown key{did_you_mean(key, schema)} "
                               f"(allowed: {allowed})")
-        kinds = schema[key].type if isinstance(schema[key].type, tuple) else (schema[key].type,)
-        if float in kinds and isinstance(value, int):
+        declared = schema[key].type
+        kinds: tuple[type, ...] = declared if isinstance(declared, tuple) else (declared,)
+        if float in kinds:
             kinds = (*kinds, int)
         if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
-            names = " or ".join(kind.__name__ for kind in kinds)
+            names = " or ".join(kind.__name__ for kind in kinds if kind is not int or float not in kinds)
             raise ConfigError(f"{file}: {where}.{key}: expected {names}, got {value!r}")
