@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TypedDict
 
+import jsonlines
 from typing_extensions import NotRequired
 
 from harness.errors import LockedError
@@ -207,16 +208,10 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    records = []
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break  # torn by a kill: never acknowledged, will be recomputed
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+        # a last line without its newline was torn by a kill: never acknowledged, will be recomputed
+        complete = (line for line in handle if line.endswith("\n"))
+        return list(jsonlines.Reader(complete).iter(skip_empty=True, skip_invalid=True))
 
 
 class ResultsWriter:
@@ -227,6 +222,7 @@ class ResultsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
         self._handle = open(self.path, "a", encoding="utf-8")
+        self._writer = jsonlines.Writer(self._handle, dumps=_dumps, flush=True)
 
     def _repair(self) -> None:
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -237,9 +233,7 @@ class ResultsWriter:
                 handle.truncate(data.rfind(b"\n") + 1)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=False, default=_json_default)
-        self._handle.write(line + "\n")
-        self._handle.flush()
+        self._writer.write(record)   # one whole line, flushed
         os.fsync(self._handle.fileno())
 
     def close(self) -> None:
@@ -256,14 +250,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
 def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write a whole JSONL file via a temp file + rename (per-sample logs)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+        jsonlines.Writer(handle, dumps=_dumps).write_all(rows)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

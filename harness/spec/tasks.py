@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+
+import jsonlines
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
@@ -100,19 +102,23 @@ class Task:
         except OSError as exc:
             raise DataError(str(exc), file=str(path)) from exc
         rows = 0
+        number = 0
+
+        def lines() -> Iterator[str]:   # jsonlines numbers bad lines; this numbers the good ones
+            nonlocal number
+            for number, line in enumerate(handle, start=1):  # noqa: B007 - read by the loop below
+                yield line
+
         with handle:
             try:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from exc
-                    if not isinstance(row, dict):
-                        raise DataError("expected a JSON object", file=str(path), row=number)
+                for row in jsonlines.Reader(lines()).iter(type=dict, skip_empty=True):
                     rows += 1
                     yield str(path), number, row
+            except jsonlines.InvalidLineError as exc:
+                cause = exc.__cause__
+                problem = f"invalid JSON ({cause.msg})" if isinstance(cause, json.JSONDecodeError) else \
+                    "expected a JSON object"
+                raise DataError(problem, file=str(path), row=exc.lineno) from None
             except UnicodeDecodeError as exc:
                 raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
                                 file=str(path)) from exc
