@@ -280,3 +280,13 @@ def test_adapters_map_the_standard_layouts():
     assert ner.to_example({"tokens": ["Tom", "ran"], "ner_tags": [1, "O"], "id": 3}, "test", "de") == \
         {"tokens": ["Tom", "ran"], "tags": ["B-PER", "O"], "id": "3"}
     assert type(ner).__module__ == __name__       # default_spec paths resolve next to the caller
+
+
+def test_a_task_without_a_plugin_key_names_the_plugins_that_are_off():
+    registry = build_registry(disabled=["squad"])
+    assert registry.unavailable["xquad"] == "no loaded plugin registers it (disabled or failed: squad)"
+    assert registry.unavailable["squad"] == "its plugin 'squad' is disabled"   # a plugin named after its task
+    result = invoke("tasks", "--json", "--disable-plugin", "squad")
+    assert result.exit_code == 0, result.output
+    mlqa = next(row for row in json.loads(result.stdout) if row["name"] == "mlqa")
+    assert (mlqa["plugin"], mlqa["format"], mlqa["metric"]) == (None, None, "mlqa_em_f1")

@@ -27,8 +27,8 @@ def tasks_command(env: Env, kind: str | None, as_json: bool) -> None:
     for name, reason in sorted(registry.unavailable.items()):
         spec = registry.config.specs[name]
         if not kind or spec.kind == kind:
-            rows.append({"name": name, "kind": spec.kind, "format": spec.format, "metric": spec.metric,
-                         "languages": spec.languages, "plugin": spec.plugin, "status": f"unavailable: {reason}",
+            rows.append({"name": name, "kind": spec.kind, "format": spec.format or None, "metric": spec.metric,
+                         "languages": spec.languages, "plugin": spec.plugin or None, "status": f"unavailable: {reason}",
                          "hub": None, "local": None})
     if as_json:
         import json
@@ -41,5 +41,5 @@ def tasks_command(env: Env, kind: str | None, as_json: bool) -> None:
         langs = row["languages"]
         shown = f"{len(langs)}: " + ",".join(langs[:6]) + ("..." if len(langs) > 6 else "")
         data = row["status"] if row["status"] != "ok" else (row["hub"] or "local only")
-        table.add_row(row["name"], row["kind"], row["format"], row["metric"], shown, row["plugin"], data)
+        table.add_row(row["name"], row["kind"], row["format"] or "-", row["metric"], shown, row["plugin"] or "-", data)
     out.print(table)
