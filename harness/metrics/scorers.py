@@ -7,6 +7,7 @@ evaluate.py reports percentages (``x * 100`` of the same float, so digits agree)
 """
 from __future__ import annotations
 
+import functools
 import re
 import string
 import sys
@@ -156,9 +157,12 @@ def squad_em_f1(golds: QAGolds, predictions: Mapping[str, str]) -> dict[str, flo
 
 
 # --------------------------------------------------------------------------------- MLQA
-#: every character of a Unicode "P*" category below sys.maxunicode, plus ASCII punctuation
-MLQA_PUNCT = frozenset(ch for ch in map(chr, range(sys.maxunicode))
-                       if unicodedata.category(ch).startswith("P")) | _ASCII_PUNCT
+@functools.lru_cache(maxsize=1)
+def mlqa_punct() -> frozenset[str]:
+    """Every character of a Unicode "P*" category below sys.maxunicode, plus ASCII punctuation
+    (built on first use: scanning every code point takes a noticeable part of a second)."""
+    return frozenset(ch for ch in map(chr, range(sys.maxunicode))
+                     if unicodedata.category(ch).startswith("P")) | _ASCII_PUNCT
 MLQA_WHITESPACE_LANGS = ("en", "es", "hi", "vi", "de", "ar")
 MLQA_MIXED_SEGMENTATION_LANGS = ("zh",)
 _MLQA_ARTICLES = {
@@ -179,7 +183,7 @@ def mlqa_mixed_segmentation(text: str) -> list[str]:
     tokens: list[str] = []
     run = ""
     for ch in text:
-        if _CJK.search(ch) or ch in MLQA_PUNCT:
+        if _CJK.search(ch) or ch in mlqa_punct():
             if run:
                 tokens.extend(run.split())
                 run = ""
@@ -198,7 +202,8 @@ def mlqa_normalize_answer(text: str, language: str) -> str:
     if language not in MLQA_WHITESPACE_LANGS and language not in MLQA_MIXED_SEGMENTATION_LANGS:
         raise ValueError(f"Unknown Language {language}")
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in MLQA_PUNCT)
+    punct = mlqa_punct()
+    text = "".join(ch for ch in text if ch not in punct)
     if language in _MLQA_ARTICLES:
         text = _MLQA_ARTICLES[language].sub(" ", text)
     tokens = text.split() if language in MLQA_WHITESPACE_LANGS else mlqa_mixed_segmentation(text)

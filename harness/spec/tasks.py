@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-
-import jsonlines
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
@@ -93,6 +91,8 @@ class Task:
 
     def local_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Yield (file, row number starting at 1, row) from ``<local>/<split>-<lang>.jsonl``."""
+        import jsonlines
+
         path = self.local_file(split, language)
         if not path.exists():
             raise DataError(f"missing local data for task '{self.name}', split '{split}', "
