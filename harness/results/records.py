@@ -211,7 +211,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         # a last line without its newline was torn by a kill: never acknowledged, will be recomputed
         complete = (line for line in handle if line.endswith("\n"))
-        return list(jsonlines.Reader(complete).iter(skip_empty=True, skip_invalid=True))
+        return list(jsonlines.Reader(complete).iter(type=dict, skip_empty=True, skip_invalid=True))
 
 
 class ResultsWriter:
