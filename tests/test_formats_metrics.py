@@ -290,3 +290,16 @@ def test_a_task_without_a_plugin_key_names_the_plugins_that_are_off():
     assert result.exit_code == 0, result.output
     mlqa = next(row for row in json.loads(result.stdout) if row["name"] == "mlqa")
     assert (mlqa["plugin"], mlqa["format"], mlqa["metric"]) == (None, None, "mlqa_em_f1")
+
+
+def test_report_reads_old_results_files_without_main_score(tmp_path):
+    path = tmp_path / "results.jsonl"
+    old = [record("xquad", {"exact_match": 50.0, "f1": 60.0}), record("panx", {"f1": 0.5}, language="de")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old), encoding="utf-8")
+    result = invoke("report", path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.stdout)["models"][0]
+    assert model["metrics"] == {"xquad": "f1", "panx": "f1"}
+    baseline = model["rows"][0]["scores"]
+    assert baseline["xquad"]["mean"] == pytest.approx(60.0)   # already 0-100
+    assert baseline["panx"]["mean"] == pytest.approx(50.0)    # fraction x 100
