@@ -49,6 +49,18 @@ def build_tiny_model(directory: Path, hidden: int = 32, layers: int = 2) -> Path
     return directory
 
 
+#: a test that needs one of these loads (and usually trains or runs) a model: it is in the slow tier
+MODEL_FIXTURES = frozenset({"tiny_model", "tiny_model_path", "minilm", "minilm_path"})
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses a model fixture (directly or through another fixture) ``slow``, so
+    that ``pytest -m "not slow"`` is the fast tier; other tests may opt in with ``@pytest.mark.slow``."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))

@@ -303,3 +303,18 @@ def test_report_reads_old_results_files_without_main_score(tmp_path):
     baseline = model["rows"][0]["scores"]
     assert baseline["xquad"]["mean"] == pytest.approx(60.0)   # already 0-100
     assert baseline["panx"]["mean"] == pytest.approx(50.0)    # fraction x 100
+
+
+# --------------------------------------------------------------------------------------------
+# the typed records agree with RECORD_FIELDS, the one description of the format
+# --------------------------------------------------------------------------------------------
+
+def test_typed_records_match_record_fields():
+    from harness.results.records import RECORD_FIELDS, TYPED_RECORDS
+
+    assert set(TYPED_RECORDS) == set(RECORD_FIELDS)
+    for kind, typed in TYPED_RECORDS.items():
+        fields = RECORD_FIELDS[kind]
+        assert list(typed.__annotations__) == list(fields), kind          # same fields, same order
+        required = {name for name, (_, needed, _) in fields.items() if needed}
+        assert typed.__required_keys__ == required, kind

@@ -10,8 +10,6 @@ A results file is JSONL; each line is one record with a ``type``:
 Lines are appended whole, flushed and fsynced; a torn last line left by a kill is cut off on the
 next open. Readers ignore unknown fields and accept older ``schema_version`` values.
 """
-from __future__ import annotations
-
 import json
 import os
 from contextlib import contextmanager
@@ -99,7 +97,8 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
 
 
 # Typed views of the records, for code that builds or reads them (a test keeps them equal to
-# RECORD_FIELDS, which stays the one description of the format).
+# RECORD_FIELDS, which stays the one description of the format). The module has no
+# ``from __future__ import annotations``: with string annotations TypedDict cannot see NotRequired.
 class MainScore(TypedDict):
     name: str
     value: float | None
