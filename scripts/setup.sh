@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create a fresh virtualenv in .venv and install the harness with its test extras and the example
-# third-party plugin. torch is pinned to the CPU build here (dev/test only; users may use any torch>=2.1).
+# Create a fresh virtualenv in .venv and install the harness with its test extras and the two example
+# third-party plugins. torch is pinned to the CPU build here (dev/test only; users may use any torch>=2.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
