@@ -251,6 +251,47 @@ def test_tatoeba_maps_every_language_to_a_hub_config(registry):
     assert example == {"source": "Hallo.", "target": "Hello."}
 
 
+def test_tatoeba_export_of_a_perfect_model_scores_100_against_xtreme_order_labels(registry, tmp_path,
+                                                                                  monkeypatch):
+    """XTREME's tatoeba_preprocess sorts the English side (stable) and the hidden labels give, per
+    sorted English line, the index of its translation in the unsorted other side. A perfect model's
+    export must score 100 against labels built that way (in hub order it scored ~0)."""
+    import json
+    import types
+
+    import harness.formats.retrieval as retrieval_format
+    from harness.formats import get_format
+    from harness.spec.hparams import Hyperparams
+    from harness.xtreme import export_predictions, score_file
+
+    task = registry.task("tatoeba")
+    examples = load(registry, task, "test", "de")
+    english = [e["target"] for e in examples]
+    assert english != sorted(english)                   # the hub order is not XTREME's
+    pair = {text: i for i, e in enumerate(examples) for text in (e["source"], e["target"])}
+
+    def perfect(model, tokenizer, sentences, stats, **_):   # both sides of pair i embed as e_i
+        stats["batch_seconds"] = [0.0]
+        return np.eye(len(examples), dtype=np.float32)[[pair[s] for s in sentences]]
+
+    monkeypatch.setattr(retrieval_format, "encode", perfect)
+    model = types.SimpleNamespace(num_layers=2, tokenizer=None, device=torch.device("cpu"))
+    out = get_format("retrieval").evaluate(model, task, examples, "de", Hyperparams())
+    log = tmp_path / "samples" / "tatoeba" / "test-de.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(json.dumps({"id": i, "prediction": p, "gold": g}) + "\n"
+                           for i, p, g in zip(out.ids, out.predictions, out.golds)), "utf-8")
+    export_predictions(tmp_path / "samples", tmp_path / "sub", with_labels_dir=tmp_path / "labels")
+
+    xtreme_labels = tmp_path / "xtreme" / "test-de.tsv"
+    xtreme_labels.parent.mkdir()
+    xtreme_labels.write_text("".join(f"{i}\n" for i in sorted(range(len(english)), key=english.__getitem__)))
+    assert score_file(tmp_path / "sub" / "tatoeba" / "test-de.tsv", xtreme_labels, "tatoeba", "de") == {
+        "accuracy": 100.0}
+    assert (tmp_path / "labels" / "tatoeba" / "test-de.tsv").read_text() == xtreme_labels.read_text()
+    assert out.metrics["accuracy"] == 1.0
+
+
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
     from harness.engine.modeling import load_pretrained
@@ -264,7 +305,7 @@ def test_retrieval_format_tatoeba_on_samples(registry, minilm):
     examples = load(registry, task, "test", "de")
     out = get_format("retrieval").evaluate(minilm, task, examples, "de", Hyperparams())
     assert len(out.predictions) == len(out.golds) == len(out.ids) == len(examples) == 30
-    assert out.golds == list(range(30))
+    assert out.golds == sorted(range(30), key=lambda i: examples[i]["target"])     # XTREME's order
     assert out.metrics["accuracy"] == tatoeba_accuracy(out.predictions, out.golds)
     assert out.metrics["accuracy"] >= 4 / 30 and out.metrics["accuracy_reverse"] >= 3 / 30   # chance: 1/30
     assert out.stats["layer"] == 4 and out.stats["examples_per_s"] > 0 and out.stats["peak_host_mb"] > 0
