@@ -292,6 +292,77 @@ def test_tatoeba_export_of_a_perfect_model_scores_100_against_xtreme_order_label
     assert out.metrics["accuracy"] == 1.0
 
 
+def _bucc_examples(source_lines, target_lines, gold=()):
+    rows = [{"id": f"de-{n}", "side": "source", "text": t} for n, t in enumerate(source_lines, 1)]
+    rows += [{"id": f"en-{n}", "side": "target", "text": t} for n, t in enumerate(target_lines, 1)]
+    return rows + [{"id": f"gold:{s}:{t}", "side": "gold", "source_id": s, "target_id": t} for s, t in gold]
+
+
+#: translations share a direction; "bird" is orthogonal to everything
+MEANING = {"Hund": 0, "dog": 0, "Katze": 1, "cat": 1, "Maus": 2, "mouse": 2, "bird": 3}
+
+
+def _recording_embed(calls):
+    def embed(sentences):
+        calls.append(list(sentences))
+        return np.eye(4, dtype=np.float32)[[MEANING[s] for s in sentences]]
+    return embed
+
+
+BUCC_SOURCE = ["Hund", "Hund ", "Katze", "Katze", "Maus"]   # a whitespace variant, an exact repeat
+BUCC_TARGET = ["dog", "cat", "mouse", "bird"]
+
+
+def test_bucc_xtreme_protocol_embeds_every_line_and_drops_repeated_sentences():
+    from harness.formats.retrieval import _candidates
+
+    calls = []
+    settings = {"k": 4, "margin": "ratio", "mode": "max"}
+    candidates, _ = _candidates(_recording_embed(calls), _bucc_examples(BUCC_SOURCE, BUCC_TARGET), settings)
+    # XTREME embeds every line; LASER's text_load_unify merges only exact repeats of a line, so
+    # "Hund " is a point of its own (embedded from its stripped text)
+    assert calls == [["Hund", "Hund", "Katze", "Maus"], BUCC_TARGET]
+    # read_sent2id: a (stripped) sentence on two lines has no id, so only Maus-mouse is a candidate
+    assert [(s, t) for s, t, _ in candidates] == [("de-5", "en-3")]
+
+
+def test_bucc_jiant_protocol_merges_sentences_and_keeps_every_id_pair():
+    from harness.formats.retrieval import _candidates
+
+    calls = []
+    settings = {"k": 4, "margin": "ratio", "mode": "max"}
+    candidates, _ = _candidates(_recording_embed(calls), _bucc_examples(BUCC_SOURCE, BUCC_TARGET), settings,
+                                "jiant")
+    assert calls == [["Hund", "Katze", "Maus"], BUCC_TARGET]          # one point per stripped text
+    assert sorted((s, t) for s, t, _ in candidates) == [("de-1", "en-1"), ("de-2", "en-1"), ("de-3", "en-2"),
+                                                         ("de-4", "en-2"), ("de-5", "en-3")]
+
+
+def test_mining_ties_are_broken_by_line_order():
+    # two identical source points tie for the same target in both directions: the forward pair of
+    # the first line comes first and takes the target; the second line gets nothing
+    x = np.eye(3, dtype=np.float32)[[0, 0, 1]]
+    y = np.eye(3, dtype=np.float32)[[0, 1]]
+    for backend in ("faiss", "torch"):
+        first, second = mine(x, y, k=2, backend=backend), mine(x[::-1].copy(), y, k=2, backend=backend)
+        assert {(i, j) for i, j, _ in first} == {(0, 0), (2, 1)}
+        assert {(i, j) for i, j, _ in second} == {(0, 1), (1, 0)}     # reversed lines: line 1 takes it
+
+
+def test_bucc_protocol_option_and_jiant_split(registry):
+    task = registry.task("bucc")
+    jiant = type(task)()
+    jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
+    files = {path for path, _, _ in jiant.local_rows("test", "de")}
+    assert all(".sample." in f for f in files) and len(files) == 3          # jiant reports on sample
+    assert {path for path, _, _ in task.local_rows("test", "de")} == {f.replace(".sample.", ".training.")
+                                                                       for f in files}
+    broken = type(task)()
+    broken.spec = dataclasses.replace(task.spec, options={"protocol": "laser"})
+    with pytest.raises(DataError, match="protocol must be one of xtreme, jiant"):
+        list(broken.local_rows("test", "de"))
+
+
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
     from harness.engine.modeling import load_pretrained
@@ -330,3 +401,12 @@ def test_retrieval_format_bucc_on_samples(registry, minilm):
     # tuning on the evaluated split itself can only fit it at least as well
     own = fmt.evaluate(minilm, task, examples, "fr", Hyperparams())
     assert own.stats["threshold_from_dev"] == 0.0 and own.metrics["f1"] >= out.metrics["f1"]
+    # jiant's protocol: the test result is the sample split, with the threshold tuned on its own gold
+    jiant = type(task)()
+    jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
+    sample = load(registry, jiant, "test", "fr")
+    assert sample == load(registry, task, "dev", "fr")
+    paper = fmt.evaluate(minilm, jiant, sample, "fr", Hyperparams(), split="test",
+                         load=lambda split: pytest.fail("jiant tunes on the evaluated gold"))
+    dev = fmt.evaluate(minilm, task, sample, "fr", Hyperparams(), split="dev")
+    assert paper.stats["threshold_from_dev"] == 0.0 and paper.metrics == dev.metrics
