@@ -228,10 +228,14 @@ def file_suffix(task: str, version: str = "xtreme") -> str:
 
 def score_file(prediction_file: str | os.PathLike, label_file: str | os.PathLike, task: str,
                language: str) -> dict[str, float]:
-    """Score one prediction file against its label file (official ``evaluate_one_task``)."""
+    """Score one prediction file against its label file (official ``evaluate_one_task``); a
+    ValueError names the prediction file."""
     task = xtreme_task_name(task)
     reader = READERS[task]
-    return score_task_language(task, reader(label_file), reader(prediction_file), language)
+    try:
+        return score_task_language(task, reader(label_file), reader(prediction_file), language)
+    except ValueError as exc:
+        raise ValueError(f"{prediction_file}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------- aggregation

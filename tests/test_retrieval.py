@@ -410,3 +410,45 @@ def test_retrieval_format_bucc_on_samples(registry, minilm):
                          load=lambda split: pytest.fail("jiant tunes on the evaluated gold"))
     dev = fmt.evaluate(minilm, task, sample, "fr", Hyperparams(), split="dev")
     assert paper.stats["threshold_from_dev"] == 0.0 and paper.metrics == dev.metrics
+
+
+def test_bucc_protocol_is_in_every_result_and_its_key(tiny_model_path, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.commands import cli
+    from harness.results.records import read_records
+
+    def run(*extra):
+        result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
+                                          "--data", "local", "--device", "cpu", "-o", str(tmp_path), *extra])
+        assert result.exit_code == 0, result.output
+        return [r for r in read_records(tmp_path / "results.jsonl") if r["type"] == "result"]
+
+    (default,) = run()
+    assert default["options"]["protocol"] == "xtreme"
+    records = run("--task-option", "bucc.protocol=jiant")          # another protocol: recomputed
+    assert [r["options"]["protocol"] for r in records] == ["xtreme", "jiant"]
+    assert records[0]["key"] != records[1]["key"]
+    assert len(run("--task-option", "bucc.protocol=jiant")) == 2   # the same one: reused
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc",
+                                      "--task-option", "tatoeba.protocol=jiant", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "options given for 'tatoeba'" in result.output
+
+
+def test_paper_preset_scores_bucc_as_jiant(registry):
+    from harness.run.request import build_request
+
+    request = build_request(registry, {"preset": "paper"})
+    assert request.task_options == {"bucc": {"protocol": "jiant"}}
+    assert build_request(registry, {"preset": "paper", "targets": "xnli"}).task_options == {}
+    assert registry.task("bucc").spec.options["protocol"] == "xtreme"       # the default elsewhere
+
+
+def test_preset_task_options_must_be_mappings(tmp_path):
+    from harness.errors import ConfigError
+    from harness.spec.config import load_task_config
+
+    bad = tmp_path / "tasks.yaml"
+    bad.write_text("presets:\n  paper:\n    options: {bucc: jiant}\n")
+    with pytest.raises(ConfigError, match="presets.paper.options.bucc: expected a mapping"):
+        load_task_config((bad,))

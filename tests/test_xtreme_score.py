@@ -187,6 +187,15 @@ def test_example_count_mismatch_raises(tmp_path):
         score_folder(tmp_path / "sub" / "predictions", tmp_path / "sub" / "labels")
 
 
+def test_tagging_sentence_length_mismatch_names_file_and_sentence(tmp_path):
+    # the official scorer does not check it: a shorter sentence would shift every later chunk
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("NOUN\nVERB\n\nDET\n")
+    (tmp_path / "predictions.tsv").write_text("NOUN\n\nDET\n")
+    with pytest.raises(ValueError, match=r"predictions.tsv: sentence 1: 1 predicted tags for 2 gold tags"):
+        score_file(tmp_path / "predictions.tsv", labels, "udpos", "en")
+
+
 def test_write_report_round_trip(tmp_path):
     report = score_folder(PRED, LABELS)
     write_report(report, tmp_path / "out" / "scores.json")
