@@ -40,6 +40,11 @@ class BUCC(Task):
                     "source_id": row["source_id"], "target_id": row["target_id"]}
         return {"id": row["sentence_id"], "side": row["side"], "text": row["text"]}
 
+    def gold_pairs(self, split, language):
+        """The gold pairs (``source id<TAB>English id`` lines) of a split, as the split reads them."""
+        return [f"{row['source_id']}\t{row['target_id']}" for _, _, row in self.local_rows(split, language)
+                if row["side"] == "gold"]
+
     def hub_rows(self, split, language):
         raise DataError("BUCC 2018 is not on the hub in a form that can be mined (google/xtreme's "
                         "bucc18 configs only hold the gold pairs): download the sample and training "

@@ -358,3 +358,21 @@ def test_export_several_configurations_needs_a_choice(tmp_path):
     assert export_predictions(tmp_path / "run", tmp_path / "sub", config="mnli-bbbb") == {"xnli": ["en"]}
     with pytest.raises(FileNotFoundError):
         export_predictions(tmp_path / "nothing", tmp_path / "sub")
+
+
+def test_export_cli_writes_the_bucc_gold_of_the_exported_split(tiny_model_path, tmp_path):
+    """XTREME's BUCC test labels are the `training` gold; the labels used to come from `sample`."""
+    from click.testing import CliRunner
+
+    from harness.commands import cli
+    from harness.spec.config import builtin_plugins_dir
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
+                                      "--data", "local", "--device", "cpu", "--log-samples", "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["export-xtreme", str(run), str(tmp_path / "sub"),
+                                      "--labels-dir", str(tmp_path / "labels")])
+    assert result.exit_code == 0, result.output
+    gold = (builtin_plugins_dir() / "samples" / "bucc" / "de-en.training.gold").read_text().splitlines()
+    assert (tmp_path / "labels" / "bucc2018" / "test-de.tsv").read_text().splitlines() == gold
