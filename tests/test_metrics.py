@@ -193,10 +193,11 @@ def test_mlqa_unknown_language():
 
 # ----------------------------------------------------------------------------- Mewsli-X
 def test_mewslix_mrr():
-    # a: gold at rank 2 -> 1/2; b: only the first match counts, gold stripped -> 1; c: beyond k -> 0;
-    # d: unpredicted -> 0; the prediction for "zz" (no gold) is ignored -> (0.5 + 1) / 4
+    # k = 20: a and c gold at rank 2 -> 1/2 each; b: the first match counts, gold stripped -> 1;
+    # d: unpredicted -> 0; the prediction for "zz" (no gold) is ignored -> (0.5 + 1 + 0.5 + 0) / 4
+    # k = 1: rank 2 is beyond k -> only b counts -> 1 / 4
     golds = {"a": ["Q1"], "b": [" Q2 "], "c": ["Q3"], "d": ["Q4"]}
     predictions = {"a": ["Q9", "Q1"], "b": ["Q2", "Q2"], "c": ["Q8", "Q3"], "zz": ["Q5"]}
     assert mewslix_mrr(golds, predictions, k=1) == pytest.approx(1 / 4)
-    assert mewslix_mrr(golds, predictions) == pytest.approx(1.5 / 4)
+    assert mewslix_mrr(golds, predictions) == pytest.approx(2 / 4)
     assert mewslix_mrr({}, predictions) == 0.0
