@@ -318,3 +318,18 @@ def test_typed_records_match_record_fields():
         assert list(typed.__annotations__) == list(fields), kind          # same fields, same order
         required = {name for name, (_, needed, _) in fields.items() if needed}
         assert typed.__required_keys__ == required, kind
+
+
+def test_preset_and_command_line_task_options_are_checked(tmp_path):
+    presets = tmp_path / "p.yaml"
+    presets.write_text("presets:\n  typo:\n    targets: [bucc]\n    options: {bucc: {protocl: jiant}}\n",
+                       encoding="utf-8")
+    result = invoke("eval", "--preset", "typo", "--model", "minilm", "--tasks-file", presets, "-o", tmp_path / "a")
+    assert result.exit_code == 2, result.output
+    assert "error: preset typo: presets.typo.options.bucc.protocl: unknown key; did you mean 'protocol'?" \
+        in result.stderr
+    result = invoke("eval", "--model", "minilm", "-t", "bucc", "--task-option", "bucc.margn=distance",
+                    "-o", tmp_path / "b")
+    assert result.exit_code == 2, result.output
+    assert "error: --task-option: bucc.margn: unknown key; did you mean 'margin'?" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

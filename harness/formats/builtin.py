@@ -26,6 +26,10 @@ RETRIEVAL_OPTIONS = {
     "k": Option(int, 4, "neighbours of the margin score (mine)"),
     "margin": Option(str, "ratio", "'ratio' or 'distance' (mine)"),
     "mining": Option(str, "max", "'max', 'forward', 'backward' or 'intersect' (mine)"),
+    "protocol": Option(str, "xtreme", "where the mining threshold is tuned: 'xtreme' (on dev) or 'jiant' "
+                                      "(on the evaluated split's own gold)"),
+    "query_order": Option(str, "given", "order of the search rows: 'given', or 'sorted' by query text "
+                                        "(default: the task class's 'query_order' attribute)"),
 }
 
 

@@ -51,6 +51,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "metrics": (dict, True, "metric name -> value (accuracy/F1 as fractions, QA EM/F1 as 0-100)"),
         "main_score": (dict, False, "the task metric's primary value: name, value, scale (1 or 100), "
                                     "higher_is_better (older files lack it: readers ask the metric registry)"),
+        "options": (dict, False, "the task's format options (tasks.yaml, preset, --task-option), e.g. BUCC's protocol"),
         "n_examples": (int, True, "examples evaluated"),
         "model": (str, True, "model spec"),
         "model_info": (dict, False, "the loaded base model: resolved source, revision/commit, size"),
@@ -132,6 +133,7 @@ class ResultRecord(TypedDict):
     split: str
     metrics: dict[str, float]
     main_score: NotRequired[MainScore]
+    options: NotRequired[dict[str, Any]]
     n_examples: int
     model: str
     model_info: NotRequired[dict[str, Any]]

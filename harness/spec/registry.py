@@ -12,7 +12,7 @@ from harness.errors import ConfigError, HarnessError, UnknownNameError
 from harness.plugins import PluginInfo, Plugins, load_plugins
 from harness.formats.registry import FormatEntry, add_format, format_entry, known_formats
 from harness.metrics.registry import Metric, add_metric, get_metric
-from harness.spec.options import check_options
+from harness.spec.options import Option, check_options
 from harness.spec.tasks import Task, TaskSpec
 
 
@@ -173,12 +173,16 @@ def check_task(task: Task) -> None:
     spec: TaskSpec = task.spec
     where = f"{spec.source_file}: tasks.{task.name}"
     try:
-        fmt = format_entry(task.format)
+        format_entry(task.format)
     except UnknownNameError as exc:
         raise ConfigError(f"{where}.format: {exc}") from None
     try:
         get_metric(spec.metric)
     except UnknownNameError as exc:
         raise ConfigError(f"{where}.metric: {exc}") from None
-    check_options(spec.options, {**fmt.options, **type(task).options_schema}, f"tasks.{task.name}.options",
-                  spec.source_file)
+    check_options(spec.options, options_schema(task), f"tasks.{task.name}.options", spec.source_file)
+
+
+def options_schema(task: Task) -> dict[str, Option]:
+    """The options a task may be given: its format's and its own."""
+    return {**format_entry(task.format).options, **type(task).options_schema}
