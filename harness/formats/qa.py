@@ -22,6 +22,15 @@ Windows (task option ``windows``)
     For an 800-token context and L = 361 the ``xtreme`` windows start at tokens 0, 128, 256, 384, 512;
     the ``hf`` windows at 0, 233, 466.
 
+Answer offsets
+    Loaders that strip whitespace (the hub's ``google/xtreme`` script strips every context but keeps
+    the offsets) leave offsets that miss their text. ``check`` moves such an offset to the nearest
+    occurrence of the answer text in the context (the earlier of two equally near). An answer whose
+    text is not in the context at all is kept for scoring (the official scorers read only the
+    texts) and its row is left out of training, as XTREME's processor skips it. Both are counted
+    (``describe_data``) and recorded in the result's ``data.qa_alignment`` (training rows: the
+    training statistics). Only a malformed row (wrong types, lists of different lengths) is an error.
+
 Training features carry the token positions of the first answer, or the CLS index (0) when the
 answer is not inside the window. Evaluation features keep the character offsets of their context
 tokens so that the best span over all windows of an example is cut out of the *original* context
@@ -29,7 +38,7 @@ string (``decode``).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +57,9 @@ DEFAULT_N_BEST = 20
 DEFAULT_MAX_QUERY_LENGTH = 64
 #: option ``windows``: how ``doc_stride`` cuts a long context (see the module docstring)
 WINDOW_PROTOCOLS = ("xtreme", "hf")
+#: example key set when an answer offset did not match its text: REALIGNED (moved to the nearest
+#: occurrence of the text) or NOT_FOUND (the text is not in the context)
+ALIGNMENT, REALIGNED, NOT_FOUND = "alignment", "realigned", "not_found"
 #: the CLS position, target of training windows that do not contain the answer
 CLS_INDEX = 0
 
@@ -63,6 +75,19 @@ def squad_example(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("title") is not None:
         example["title"] = row["title"]
     return example
+
+
+def nearest_occurrence(context: str, text: str, start: int) -> int | None:
+    """The offset of the occurrence of ``text`` in ``context`` nearest to ``start`` (the earlier of
+    two equally near), or None."""
+    best, position = None, context.find(text)
+    while position != -1:
+        if best is None or abs(position - start) < abs(best - start):
+            best = position
+        if position > start:
+            break
+        position = context.find(text, position + 1)
+    return best
 
 
 def window_protocol(task) -> str:
@@ -182,7 +207,7 @@ class ExtractiveQA(Format):
         if len(texts) != len(starts):
             raise DataError(f"example {example['id']!r}: {len(texts)} answer texts but {len(starts)} "
                             f"answer_start offsets", field="answers")
-        context = example["context"]
+        context, fixed, status = example["context"], list(starts), None
         for number, (text, start) in enumerate(zip(texts, starts)):
             if not isinstance(text, str):
                 raise DataError(f"example {example['id']!r}: answer {number} text: expected str, got "
@@ -190,11 +215,24 @@ class ExtractiveQA(Format):
             if isinstance(start, bool) or not isinstance(start, int):
                 raise DataError(f"example {example['id']!r}: answer {number} answer_start: expected int, "
                                 f"got {type(start).__name__}", field="answers")
-            found = context[start:start + len(text)] if 0 <= start <= len(context) else ""
-            if found != text:
-                raise DataError(f"example {example['id']!r}: answer {number} offset {start} does not match "
-                                f"its text: context[{start}:{start + len(text)}] is {found!r}, answer text "
-                                f"is {text!r}", field="answers")
+            if start >= 0 and context[start:start + len(text)] == text:
+                continue
+            found = nearest_occurrence(context, text, start)
+            if found is None:
+                status = NOT_FOUND
+            else:
+                fixed[number], status = found, status or REALIGNED
+        if status is not None:
+            example["answers"] = {**answers, "answer_start": fixed}
+            example[ALIGNMENT] = status
+
+    def describe_data(self, examples, task, train=False):
+        """How many rows had an answer offset that did not match its text (re-aligned to the nearest
+        occurrence of the text) and how many had an answer that is not in the context at all: kept
+        for scoring, dropped from training."""
+        counts = Counter(e.get(ALIGNMENT) for e in examples)
+        return {"qa_alignment": {"realigned": counts[REALIGNED],
+                                 "dropped" if train else "not_found": counts[NOT_FOUND]}}
 
     # -- model side ---------------------------------------------------------------------------
     def build_head(self, hidden_size, task):
@@ -212,6 +250,8 @@ class ExtractiveQA(Format):
         max_query = max(1, min(max_query, (max_length - specials) // 2))
         if max_length - specials - max_query < 2:
             raise HarnessError(f"task '{task.name}': max_length {max_length} leaves no room for the context")
+        if train:  # an answer that is not in its context cannot be a training target
+            examples = [e for e in examples if e.get(ALIGNMENT) != NOT_FOUND]
         if window_protocol(task) == "hf":
             return self._hf_windows(examples, tokenizer, max_length, doc_stride, max_query, train)
         return self._xtreme_windows(examples, tokenizer, max_length, doc_stride, max_query, train)
