@@ -319,6 +319,24 @@ def test_conllu_forms_and_withheld_sentences_as_xtreme_cleans_them(tmp_path):
     assert [row["tokens"] for row in rows] == [["cc", "ab"], ["_", "y", "z"]]
 
 
+@pytest.mark.parametrize("language", ["de", "es", "fr", "it", "en"])
+def test_conversion_equals_xtremes_tools_on_random_treebanks(language):
+    """tests/data/udpos_xtreme/<lang>.tsv is what XTREME's conllu_to_conll.py and utils_preprocess.py
+    make of <lang>.conllu (random trees with multi-word tokens; scripts/udpos_reference_fixture.py)."""
+    udpos = udpos_module()
+    folder = ROOT / "tests" / "data" / "udpos_xtreme"
+    expected, words = [], []
+    for line in (folder / f"{language}.tsv").read_text(encoding="utf-8").split("\n") + [""]:
+        if line:
+            words.append(tuple(line.split("\t")))
+        elif words:
+            expected.append(words)
+            words = []
+    got = [list(zip(row["tokens"], row["pos_tags"])) for _, _, row in udpos.xtreme_rows(folder / f"{language}.conllu",
+                                                                                        language)]
+    assert len(expected) >= 50 and got == expected
+
+
 def test_ud_release_layout_merges_a_languages_treebanks_in_name_order(fresh, tmp_path):
     sample = (SAMPLES / "udpos" / "conllu" / "de_sample-ud-test.conllu").read_text(encoding="utf-8")
     sentences = sample.strip("\n").split("\n\n")
