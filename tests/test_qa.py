@@ -406,6 +406,29 @@ def test_decoding_takes_a_start_only_from_its_max_context_window(tiny_tokenizer)
     assert prediction == edge_span
 
 
+def test_the_window_protocol_is_part_of_the_content_keys(tmp_path):
+    """Another window protocol changes the numbers: results and checkpoints must not be reused."""
+    import copy
+
+    from harness.run.pipeline import Pipeline
+    from harness.run.request import RunRequest
+    from harness.spec.registry import build_registry
+
+    def keys(windows):
+        reg = build_registry()
+        for name in ("squad", "xquad"):
+            reg.tasks[name].spec = copy.deepcopy(reg.tasks[name].spec)
+            reg.tasks[name].spec.options["windows"] = windows
+        plan = Pipeline(reg, RunRequest(model="minilm", targets=["xquad"], intermediate=["squad"],
+                                        output_dir=tmp_path, device="cpu"))
+        task = reg.task("xquad")
+        return plan.intermediate_key(), plan.target_key(task), plan.cell_key(task, "de", "test")
+
+    xtreme, hf = keys("xtreme"), keys("hf")
+    assert all(a != b for a, b in zip(xtreme, hf))
+    assert keys("xtreme") == xtreme
+
+
 def test_unknown_window_protocol_is_a_config_error(tiny_tokenizer):
     with pytest.raises(ConfigError, match="options.windows: 'run_qa' is not one of xtreme, hf"):
         FMT.featurize([example("a b c", "b")], tiny_tokenizer, make_task(windows="run_qa"), 64, train=False)

@@ -114,6 +114,7 @@ class Pipeline:
         return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
                             "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
                             "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
+                            "options": {t.name: t.spec.options for t in self.intermediate},
                             "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate}})
 
     def target_key(self, task) -> str:
@@ -121,6 +122,7 @@ class Pipeline:
         return content_key({"start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
                             "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
                             "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
+                            "options": task.spec.options,
                             "trained": get_format(task.format).trainable})
 
     @property
