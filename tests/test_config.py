@@ -146,6 +146,7 @@ def test_qa_option_defaults_are_the_formats_own():
     assert options["max_query_length"].default == qa.DEFAULT_MAX_QUERY_LENGTH
     assert options["max_answer_length"].default == qa.DEFAULT_MAX_ANSWER_LENGTH
     assert options["n_best"].default == qa.DEFAULT_N_BEST
+    assert options["windows"].default == qa.WINDOW_PROTOCOLS[0]
 
 
 def test_plugin_and_format_keys_are_still_accepted(tmp_path):

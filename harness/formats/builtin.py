@@ -18,6 +18,8 @@ QA_OPTIONS = {
     "max_query_length": Option(int, 64, "question sub-tokens kept"),
     "max_answer_length": Option(int, 30, "longest answer span, in sub-tokens"),
     "n_best": Option(int, 20, "start and end candidates considered per window"),
+    "windows": Option(str, "xtreme", "'xtreme' (window k starts at k * doc_stride, as run_squad.py) or 'hf' "
+                                     "(run_qa.py's overlap)"),
 }
 RETRIEVAL_OPTIONS = {
     "mode": Option(str, None, "'search' (aligned pairs, Tatoeba) or 'mine' (bitext mining, BUCC); "
