@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 
 #: what a task name or language code may contain when it becomes part of a path
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
@@ -56,10 +56,10 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
         raise
 
 
-def storage_error(exc: OSError) -> HarnessError | None:
+def storage_error(exc: OSError) -> StorageError | None:
     """A one-line error for a read-only directory or a full disk (None for other OS errors)."""
     if exc.errno not in STORAGE_ERRNOS:
         return None
     where = exc.filename or "the output directory"
-    return HarnessError(f"cannot write {where}: {exc.strerror or os.strerror(exc.errno)}; nothing already "
+    return StorageError(f"cannot write {where}: {exc.strerror or os.strerror(exc.errno)}; nothing already "
                         f"written was lost (free space or fix permissions, then rerun the same command)")

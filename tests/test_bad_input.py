@@ -350,7 +350,7 @@ def test_a_crash_in_code_still_exits_1(tiny_model_path, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [(".inf", "expected int"), ("1.5", "expected int"),
-                                            ("-4", "must not be negative")])
+                                            ("-4", "must be >= 1 and <= 65536")])
 def test_impossible_batch_size_is_a_one_line_error(tiny_model_path, tmp_path, value, message):
     result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", f"batch_size={value}",
                     "-o", tmp_path)

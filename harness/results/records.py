@@ -24,8 +24,6 @@ from harness.errors import LockedError
 from harness.files import open_nofollow, share_like_umask
 
 SCHEMA_VERSION = 1
-#: suffix of the temp files of atomic writes (``harness clean`` removes those a kill left)
-TEMP_SUFFIX = ".tmp"
 
 # record type -> field -> (type(s), required, description). The README's table is generated from this.
 RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
@@ -81,6 +79,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "phase": (str, True, "data, intermediate-train, target-train or evaluate"),
         "error_type": (str, True, "exception class"),
         "message": (str, True, "one-line message"),
+        "plugin": (str, False, "the plugin whose hook raised, when a hook did"),
         "model": (str, False, "model spec"),
         "intermediate": (list, False, "intermediate tasks of the failing configuration"),
         "seed": (int, False, "random seed"),
@@ -207,7 +206,7 @@ def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write a whole JSONL file via a temp file (unpredictable name, never a symlink) + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for row in rows:
