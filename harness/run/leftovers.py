@@ -40,11 +40,11 @@ def find_leftovers(run_dir: Path) -> list[Leftover]:
                 found.append(Leftover(path, "training state of a finished phase" if finished else
                                       "training state of an unfinished phase (a rerun of its command resumes "
                                       "from it)", finished))
+                if not finished:
+                    found.extend(Leftover(stray, "temp file of an interrupted state save", True)
+                                 for stray in sorted(path.glob(f".*{TEMP}")))
             elif DAMAGED in path.name:
                 found.append(Leftover(path, "damaged checkpoint set aside (retrained since)", False))
-            elif path.is_dir():
-                found.extend(Leftover(stray, "temp file of an interrupted state save", True)
-                             for stray in path.glob(f".*{TEMP}"))
     samples = run_dir / "samples"
     if samples.is_dir():
         found.extend(Leftover(path, "temp file of an interrupted --log-samples write", True)

@@ -183,10 +183,12 @@ class Pipeline:
             return None
         problem = checkpoint_problem(directory)
         if problem is None:
+            meta = json.loads((directory / "meta.json").read_text())
             try:
-                meta = json.loads((directory / "meta.json").read_text())
                 model = self._from_checkpoint(directory, heads, meta)
-            except Exception as exc:  # noqa: BLE001 - truncated weights or heads of an older save
+            except Exception as exc:  # noqa: BLE001 - a save from before checksums may be truncated
+                if meta.get("files"):
+                    raise  # its files are verified intact: the failure is not theirs
                 problem = f"cannot be loaded ({type(exc).__name__}: {one_line(exc)[:200]})"
         if problem is not None:
             aside = directory.with_name(f"{directory.name}{DAMAGED}{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
