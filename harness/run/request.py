@@ -34,6 +34,7 @@ class RunRequest:
     device: str | None = None
     revision: str | None = None
     preset: str | None = None
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)   # target -> options over tasks.yaml's
 
 
 def split_list(value: str | None) -> list[str]:
@@ -50,16 +51,19 @@ def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
     return result
 
 
-def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+def yaml_value(text: str, where: str = "value") -> Any:
+    """A command-line value read as YAML (``3`` an int, ``true`` a bool, ``jiant`` a string);
+    malformed YAML (``[1``) is a one-line error naming ``where``."""
     import yaml
-    raw = {}
-    for key, value in parse_assignments(values, what).items():
-        try:
-            raw[key] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not a valid value"
-            raise HarnessError(f"{what} {key}={value[:80]!r}: {problem}; write a number or a word, "
-                               f"e.g. {key}=1") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not a valid value"
+        raise HarnessError(f"{where}={text[:80]!r}: {problem}; write a number or a word") from None
+
+
+def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    raw = {k: yaml_value(v, f"{what} {k}") for k, v in parse_assignments(values, what).items()}
     Hyperparams().merged(raw, where=what)  # validate names, types and ranges now
     return raw
 
@@ -118,6 +122,13 @@ def build_request(registry, options: dict[str, Any]):
         limit = check_option("--limit", preset.limit if preset else None, f"preset '{preset.name}' limit" if preset else "")
     seed = check_option("--seed", options["seed"] if options.get("seed") is not None else 1)
     save_every = check_option("--save-every", options["save_every"] if options.get("save_every") is not None else 10.0)
+    task_options = {task: dict(values) for task, values in (preset.options if preset else {}).items()
+                    if task in targets}
+    for assignment, value in parse_assignments(options.get("task_options") or (), "--task-option").items():
+        task, _, key = assignment.partition(".")
+        if not task or not key:
+            raise HarnessError(f"--task-option '{assignment}={value}': expected TASK.KEY=VALUE")
+        task_options.setdefault(task, {})[key] = yaml_value(value, f"--task-option {assignment}")
     return RunRequest(
         model=model, targets=targets, intermediate=intermediate, languages=languages,
         splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
@@ -129,4 +140,5 @@ def build_request(registry, options: dict[str, Any]):
         save_every_s=60.0 * float(save_every),
         hook_timeout_s=check_option("--hook-timeout", options.get("hook_timeout")),
         device=options.get("device"), revision=options.get("revision"),
-        preset=preset.name if preset else None)
+        preset=preset.name if preset else None,
+        task_options=task_options)
