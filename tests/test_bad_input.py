@@ -218,7 +218,7 @@ def test_label_outside_the_label_set(run_dir, tiny_model_path, tmp_path):
     edit_jsonl(root / "xnli" / "test-de.jsonl", 2, lambda row: row.update(gold_label="maybe"))
     result = invoke(*common(tiny_model_path, out, "--targets", "xnli", "-l", "xnli=en,de", "--data-dir", root))
     assert_recorded(result, out, before, ("xnli", "de", "test"), "evaluate", "DataError",
-                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'label'", "'maybe'",
+                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'gold_label'", "'maybe'",
                     "not in the label set ['entailment', 'neutral', 'contradiction']")
 
 
