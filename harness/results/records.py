@@ -169,6 +169,7 @@ class ErrorRecord(TypedDict):
     phase: str
     error_type: str
     message: str
+    plugin: NotRequired[str]
     model: NotRequired[str]
     intermediate: NotRequired[list[str]]
     seed: NotRequired[int]
