@@ -151,7 +151,7 @@ def test_malformed_answers_are_data_errors_naming_id_and_answer():
     good = example("Paris is the capital of France.", "France")
     for answers, message in (({"text": ["France"], "answer_start": []}, "1 answer texts but 0"),
                              ({"text": ["France"], "answer_start": ["24"]}, "answer 0 answer_start: expected int"),
-                             ({"text": [24], "answer_start": [24]}, "answer 0 text: expected str"),
+                             ({"text": [24], "answer_start": [24]}, "answer 0 text: expected a non-empty string"),
                              ({"text": "France", "answer_start": [24]}, "lists 'text' and 'answer_start'")):
         with pytest.raises(DataError, match=message) as caught:
             FMT.check(dict(good, answers=answers), task)
