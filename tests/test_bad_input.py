@@ -35,7 +35,7 @@ def invoke(*args, catch: bool = False):
 
 def common(model: Path, out: Path, *extra) -> list:
     return ["eval", "--model", model, "--limit", "8", "--hparam", "epochs=1", "--hparam", "batch_size=8",
-            "--data", "local", "--device", "cpu", "-o", out, *extra]
+            "--data", "local" if "--data-dir" in extra else "samples", "--device", "cpu", "-o", out, *extra]
 
 
 BASE_TARGETS = ["--targets", "xnli,tatoeba,xquad,bucc,udpos", "-l", "xnli=en", "-l", "tatoeba=de",
@@ -255,7 +255,7 @@ def test_bucc_gold_pair_naming_an_unknown_sentence(run_dir, tiny_model_path, tmp
     lines[1] = "de-000002\ten-999999"
     gold.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # no --limit: the gold pairs come after the sentences, a limit would stop before them
-    result = invoke("eval", "--model", tiny_model_path, "--targets", "bucc", "-l", "bucc=fr,de", "--data", "local",
+    result = invoke("eval", "--model", tiny_model_path, "--targets", "bucc", "-l", "bucc=fr,de", "--data", "samples",
                     "--device", "cpu", "--data-dir", root, "-o", out)
     assert_recorded(result, out, before, ("bucc", "de", "test"), "evaluate", "DataError",
                     str(gold), "row 2", "field 'target_id'", "unknown target sentence id 'en-999999'")
@@ -315,7 +315,7 @@ def test_nan_loss_stops_the_phase_without_a_checkpoint(tiny_model_path, tmp_path
     out = tmp_path / "out"
     result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli,tatoeba", "-l", "xnli=en",
                     "-l", "tatoeba=de", "--limit", "8", "--hparam", "epochs=1", "--hparam", "batch_size=2",
-                    "--hparam", "learning_rate=1e30", "--hparam", "warmup_ratio=0", "--data", "local",
+                    "--hparam", "learning_rate=1e30", "--hparam", "warmup_ratio=0", "--data", "samples",
                     "--device", "cpu", "-o", out)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output

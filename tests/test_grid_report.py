@@ -26,7 +26,7 @@ GRID_LANGS = ["-l", "xnli=en,de", "-l", "pawsx=en,de"]
 def grid_args(model: Path, out: Path) -> list[str]:
     return ["grid", "--model", str(model), "--intermediate", "mnli,sst2", "--multi-task",
             "--targets", "xnli,pawsx", *GRID_LANGS, "--limit", "8", "--hparam", "epochs=1",
-            "--intermediate-hparam", "epochs=1", "--data", "local", "--device", "cpu", "-o", str(out)]
+            "--intermediate-hparam", "epochs=1", "--data", "samples", "--device", "cpu", "-o", str(out)]
 
 
 def result_keys(path: Path) -> list[str]:
@@ -269,7 +269,7 @@ def test_grid_failing_cell_does_not_stop_the_grid(tiny_model_path, tmp_path):
     out = tmp_path / "grid"
     result = CliRunner().invoke(cli, ["grid", "--model", str(tiny_model_path), "-i", "sst2", "-t", "pawsx",
                                       "-l", "pawsx=en,ko", "--limit", "8", "--hparam", "epochs=1",
-                                      "--data", "local", "--device", "cpu", "-o", str(out)])
+                                      "--data", "samples", "--device", "cpu", "-o", str(out)])
     assert result.exit_code == 1, result.output
     records = read_records(out / "results.jsonl")
     results = [r for r in records if r["type"] == "result"]
