@@ -98,7 +98,8 @@ def _no_hub(task: "Task", split: str, language: str) -> str:
 def check_sources(reads: Iterable[tuple["Task", str, str]], source: str, data_dir: Path | None = None) -> None:
     """Fail before any work, in one line, when a (task, split, language) the run needs cannot be
     read: no samples, a --data-dir without the task's folder, a missing local file, a task that is
-    not on the hub, or hub data while offline and not in the cache."""
+    not on the hub, or hub data while offline and not in the cache. Bad rows in files that exist are
+    left to the reading, so that they fail their own cell only."""
     missing_hub: dict[str, list[str]] = {}
     for task, split, language in reads:
         kind = task.source_for(split, language, source)
@@ -124,7 +125,12 @@ def check_sources(reads: Iterable[tuple["Task", str, str]], source: str, data_di
                         (f", {hub.name}" if hub.name else "") + ")"
                     missing_hub.setdefault(task.name, []).append(where)
             continue
-        _first_row(reader_view(task, kind).local_rows(split, language))
+        view = reader_view(task, kind)
+        files = view.local_files(split, language)
+        if not files or not all(f.exists() for f in files):
+            _first_row(view.local_rows(split, language))  # the task's own message (what goes where)
+            raise DataError(f"missing local data for task '{task.name}', split '{split}', language "
+                            f"'{language}' (expected {', '.join(map(str, files))})")
     if missing_hub:
         shown = "; ".join(items[0] + (f" and {len(items) - 1} more" if len(items) > 1 else "")
                           for items in missing_hub.values())
