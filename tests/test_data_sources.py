@@ -156,8 +156,8 @@ def test_data_dir_without_the_task_folder_names_it(tiny_model_path, tmp_path):
 def test_local_without_a_directory_is_an_error_not_the_samples(tiny_model_path, tmp_path):
     registry = build_registry()
     with pytest.raises(HarnessError, match="task 'xnli' has no local directory: pass --data-dir"):
-        check_sources([(registry.task("xnli"), "test", "de")], "local")
-    check_sources([(registry.task("xnli"), "test", "de")], "samples")
+        check_sources(registry.plugins, [(registry.task("xnli"), "test", "de")], "local")
+    check_sources(registry.plugins, [(registry.task("xnli"), "test", "de")], "samples")
 
 
 def test_records_say_exactly_which_files_were_read(tiny_model_path, tmp_path):
@@ -174,7 +174,7 @@ def test_records_say_exactly_which_files_were_read(tiny_model_path, tmp_path):
     test_file = SAMPLES / "xnli" / "test-de.jsonl"
     assert Path(read["file"]).resolve() == test_file.resolve() and read["rows"] == 8
     assert read["size"] == test_file.stat().st_size and len(read["sha256"]) == 64
-    [train] = record["train"]["target"]["data"]["mnli"]
+    [train] = record["train"]["data"]["target"]["mnli"]
     assert Path(train["file"]).name == "train-en.jsonl" and train["rows"] == 8
     assert read_records(out / "results.jsonl")[-2] == record
 

@@ -60,7 +60,7 @@ def test_select_on_en_dev_is_recorded_and_scores_the_target_dev(tiny_model_path,
     assert [step for step, _ in selection["evaluations"]] == [2, 4]
     assert selection["best_score"] == max(score for _, score in selection["evaluations"])
     assert record["data"]["select_on"] == "en-dev"
-    [dev] = record["train"]["target"]["data"]["select"]
+    [dev] = record["train"]["data"]["target"]["select"]
     assert dev["file"].endswith("xnli/dev-en.jsonl") and dev["rows"] == 8
     plain = CliRunner().invoke(cli, args, catch_exceptions=False)   # without selection: another checkpoint
     assert "1 computed, 0 reused" in plain.output

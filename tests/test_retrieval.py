@@ -218,7 +218,7 @@ def registry():
 
 def load(registry, task, split, language):
     from harness.run.data import load_examples
-    return load_examples(registry.plugins, task, split, language, source="local")
+    return load_examples(registry.plugins, task, split, language, source="samples")
 
 
 def test_bucc_loader_reads_samples_and_rejects_unknown_gold_ids(registry, tmp_path):
@@ -227,7 +227,7 @@ def test_bucc_loader_reads_samples_and_rejects_unknown_gold_ids(registry, tmp_pa
     sides = [e["side"] for e in examples]
     assert sides.count("gold") == 16 and sides.count("source") == 32 and sides.count("target") == 32
     for name in ("sample.de", "sample.en"):
-        (tmp_path / f"de-en.{name}").write_text((task.spec.local / f"de-en.{name}").read_text("utf-8"), "utf-8")
+        (tmp_path / f"de-en.{name}").write_text((task.spec.samples / f"de-en.{name}").read_text("utf-8"), "utf-8")
     (tmp_path / "de-en.sample.gold").write_text("de-000001\ten-000001\nde-000002\ten-999999\n", "utf-8")
     broken = type(task)()
     broken.spec = dataclasses.replace(task.spec, local=tmp_path)

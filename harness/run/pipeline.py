@@ -71,6 +71,11 @@ def task_inputs(task, plugins) -> dict[str, Any]:
             "train_language": spec.train_language}
 
 
+def _note_reads(train_stats: dict[str, Any], phase: str, reads: Any) -> None:
+    """``train.data.<phase>``: what a training phase read (a copy: targets share the intermediate's)."""
+    train_stats["data"] = {**train_stats.get("data", {}), phase: reads}
+
+
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -124,6 +129,9 @@ class Pipeline:
         if request.select_on not in SELECT_ON:
             raise HarnessError(f"--select-on must be one of {', '.join(SELECT_ON)}; got '{request.select_on}'")
         self.trains_on = {t.name: training_task(t, registry.tasks) for t in self.targets}
+        if request.data == "samples":  # the samples are this run's local data (CCG computes its labels from it)
+            for task in [*self.intermediate, *self.targets, *self.trains_on.values()]:
+                task.spec.local = task.spec.samples
         # what of each task, besides its data, can change a number; fixed before anything is read
         # (reading may fill in computed labels)
         self.task_inputs = {t.name: task_inputs(t, self.plugins)
@@ -225,6 +233,7 @@ class Pipeline:
         summary.reused_checkpoints.append(str(directory))
         meta = json.loads((directory / "meta.json").read_text())
         train_stats[phase] = meta.get("train")
+        _note_reads(train_stats, phase, meta.get("data"))
         return self._from_checkpoint(directory, heads, meta)
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
@@ -256,10 +265,11 @@ class Pipeline:
                                                 hparams=self.intermediate_hparams, sampling=self.request.sampling,
                                                 seed=self.request.seed, log=self.reporter,
                                                 state=self._train_state(directory))
-        stats = {**stats, "data": reads}
         train_stats["intermediate"] = stats
+        _note_reads(train_stats, "intermediate", reads)
         self._save(model, directory, tuple(t.name for t in self.intermediate),
-                   {"kind": "intermediate", "key": key, "train": stats, "tasks": [t.name for t in self.intermediate]})
+                   {"kind": "intermediate", "key": key, "train": stats, "data": reads,
+                    "tasks": [t.name for t in self.intermediate]})
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
 
@@ -285,10 +295,11 @@ class Pipeline:
         stats = self.plugins.target_train(model=model, task=task, examples=examples,
                                           hparams=self.target_hparams[task.name], seed=self.request.seed,
                                           log=self.reporter, state=self._train_state(directory), select=select)
-        stats = {**stats, "data": {source_task.name: examples.reads,
-                                   **({"select": select["data"]} if select else {})}}
+        reads = {source_task.name: examples.reads, **({"select": select["data"]} if select else {})}
         train_stats["target"] = stats
-        self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats})
+        _note_reads(train_stats, "target", reads)
+        self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats,
+                                                    "data": reads})
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
 
     def _checkpoint_dir(self, task) -> Path:
@@ -379,7 +390,7 @@ class Pipeline:
                     summary.skipped += 1
         if summary.skipped:
             self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
-        check_sources(self.needed_reads(todo), self.request.data, self.registry.data_dir)
+        check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
         writer = ResultsWriter(summary.results_file)
         try:
             if any(todo.values()):
