@@ -202,8 +202,9 @@ def test_paper_preset_runs_bucc_from_the_data_dir_and_fails_up_front_without(tin
     assert result.exit_code == 0, result.output
     [record] = [r for r in read_records(tmp_path / "out" / "results.jsonl") if r["type"] == "result"]
     assert record["data"]["source"] == "hub"
-    assert {Path(r["file"]).name for r in record["data"]["read"]} == {"de-en.training.de", "de-en.training.en",
-                                                                       "de-en.training.gold"}
+    assert record["options"]["protocol"] == "jiant"   # the paper's: scored on the sample split
+    assert {Path(r["file"]).name for r in record["data"]["read"]} == {"de-en.sample.de", "de-en.sample.en",
+                                                                       "de-en.sample.gold"}
 
 
 def test_paper_preset_uses_jiant_max_length_and_model_selection(tiny_model_path):
