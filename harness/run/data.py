@@ -105,7 +105,8 @@ def check_sources(plugins: "Plugins", reads: Iterable[tuple["Task", str, str]], 
     if any(impl.plugin_name != "core.defaults" for impl in plugins.pm.hook.harness_load_rows.get_hookimpls()):
         return
     missing_hub: dict[str, list[str]] = {}
-    for task, split, language in reads:
+    unique = {(task.name, split, language): (task, split, language) for task, split, language in reads}
+    for task, split, language in unique.values():
         kind = task.source_for(split, language, source)
         if kind == "samples" and task.spec.samples is None:
             raise HarnessError(f"task '{task.name}' ships no samples (--data samples); pass --data-dir or --data hub")
