@@ -350,7 +350,7 @@ def test_mining_ties_are_broken_by_line_order():
 
 
 def test_bucc_protocol_option_and_jiant_split(registry):
-    task = registry.task("bucc")
+    task = registry.task("bucc").with_local(registry.task("bucc").spec.samples)
     jiant = type(task)()
     jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
     files = {path for path, _, _ in jiant.local_rows("test", "de")}
@@ -420,7 +420,7 @@ def test_bucc_protocol_is_in_every_result_and_its_key(tiny_model_path, tmp_path)
 
     def run(*extra):
         result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
-                                          "--data", "local", "--device", "cpu", "-o", str(tmp_path), *extra])
+                                          "--data", "samples", "--device", "cpu", "-o", str(tmp_path), *extra])
         assert result.exit_code == 0, result.output
         return [r for r in read_records(tmp_path / "results.jsonl") if r["type"] == "result"]
 
