@@ -480,6 +480,7 @@ class Pipeline:
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
                   "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
                   "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        record["data"].update(output.data)    # what the format reports about the examples
         if self.intermediate:
             record["intermediate_hparams"] = self.intermediate_hparams.as_dict()
         if model.provenance:
