@@ -240,7 +240,8 @@ def test_an_observer_error_is_a_warning_and_the_run_goes_on(tmp_path, tiny_model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = invoke("eval", "--model", tiny_model_path, "--targets", "tatoeba", "--languages", "tatoeba=de,fr",
-                        "--limit", "6", "-o", out, "--device", "cpu", "--plugins", f"{logger},{broken}")
+                        "--limit", "6", "--data", "samples", "-o", out, "--device", "cpu",
+                        "--plugins", f"{logger},{broken}")
     assert result.exit_code == 0, result.output
     types = [r["type"] for r in read_records(out / "results.jsonl")]
     assert types == ["run", "result", "result", "run_end"]          # every record written

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from harness.errors import HarnessError, UnknownNameError
 from harness.metrics.registry import SCALES, Metric, get_metric
+from harness.results.tables import print_table
 
 BASELINE = "baseline"
 AVERAGE = "avg"
@@ -448,7 +449,7 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
                 table.add_column(column, justify="left" if index == 0 else "right", style="bold" if index == 0 else None)
             for row in rows:
                 table.add_row(row[0], *(cell(c) for c in row[1:]), style="dim" if row[0] == BASELINE else None)
-            console.print(table)
+            print_table(table, console)
         for note in model.notes:
             console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     for note in report.notes:
