@@ -358,3 +358,14 @@ def test_bench_mining_script_runs():
         pytest.skip("bench_mining.py is not there")
     done = _script("bench_mining.py", "--n", "300", "--dim", "16")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gpu_check_script_runs_on_cpu_at_tiny_size(tmp_path):
+    done = _script("gpu_check.py", "--tiny", "--device", "cpu", "--out", str(tmp_path), "--sentences", "32",
+                   "--train-examples", "16", "--batch-size", "8", "--bench-batch-sizes", "2", "--bench-lengths", "16",
+                   "--iterations", "4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert 0 < figures["encode"]["share_of_peak"] < 1 and figures["train"]["examples_per_s"] > 0
+    assert {c["variant"] for c in figures["bench"]["cells"]} == {"fp32", "bf16"}
+    assert "of peak" in done.stdout and "vs fp32" in done.stdout

@@ -35,7 +35,8 @@ def _cell(record: dict[str, Any]) -> str:
 
 
 def _arm(record: dict[str, Any]) -> str:
-    return f"{record['role']}: {record['model']}"
+    """'model: NAME' or 'compare: NAME', NAME the last part of the spec (a path or a hub id)."""
+    return f"{record['role']}: {Path(record['model'].rstrip('/')).name or record['model']}"
 
 
 def _ms(value: float) -> str:
@@ -191,12 +192,9 @@ def plot_bench(records: list[dict[str, Any]], path: str | Path) -> Path:
                                            for r, k in ratios], fontsize=7)
         ax.set(xlabel="p50 time ratio (95% CI)", title="A/B and vs fp32")
         ax.legend(fontsize=7)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    from harness.results.report import save_figure
+
+    return save_figure(figure, path)
 
 
 def bench_report(paths: list[str], fmt: str, plot: str | None, out: Any, console: Any, echo: Any) -> None:
