@@ -36,7 +36,7 @@ class BenchPlan:
     variants: list[str] = field(default_factory=lambda: ["fp32"])
     iterations: int = 30
     warmup: int = 3
-    chunk: int = 5
+    chunk: int = 2
     margin: float = 0.05
     max_length: int = 128
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))

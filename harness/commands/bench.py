@@ -74,7 +74,7 @@ def _split(task: Any, wanted: str | None, prefer: str) -> str:
               help="Score every variant on this dev set (the head of a checkpoint that has one, else a fresh head).")
 @click.option("--iterations", type=int, default=30, show_default=True, help="Timed batches per arm and cell.")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed batches per arm and cell.")
-@click.option("--chunk", type=int, default=5, show_default=True, help="Batches per turn of the interleaving.")
+@click.option("--chunk", type=int, default=2, show_default=True, help="Batches per turn of the interleaving.")
 @click.option("--margin", type=float, default=0.05, show_default=True,
               help="Equivalence margin of the verdicts, as a fraction (0.05: +/-5%).")
 @click.option("--max-length", type=int, default=None, help="Truncation of real inputs (default: the task's).")
