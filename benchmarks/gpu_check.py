@@ -149,7 +149,7 @@ def train_check(model, n: int, peak: float, batch_size: int) -> dict:
 
 def bench_sweep(model_dir: Path, device: str, batch_sizes: str, lengths: str, iterations: int, out: Path) -> dict:
     command = [sys.executable, "-m", "harness", "bench", "--model", str(model_dir), "--batch-sizes", batch_sizes,
-               "--lengths", lengths, "--variants", "bf16", "--iterations", str(iterations), "--device", device,
+               "--lengths", lengths, "--data", "samples", "--variants", "bf16", "--iterations", str(iterations), "--device", device,
                "--json", str(out)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

@@ -17,7 +17,7 @@ from harness.bench import stats
 from harness.commands import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--iterations", "4", "--chunk", "2", "--warmup", "1", "--threads", "1", "--device", "cpu"]
+FAST = ["--data", "samples", "--iterations", "4", "--chunk", "2", "--warmup", "1", "--threads", "1", "--device", "cpu"]
 
 
 # ------------------------------------------------------------------------------ statistics

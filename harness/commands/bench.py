@@ -79,7 +79,8 @@ def _split(task: Any, wanted: str | None, prefer: str) -> str:
               help="Equivalence margin of the verdicts, as a fraction (0.05: +/-5%).")
 @click.option("--max-length", type=int, default=None, help="Truncation of real inputs (default: the task's).")
 @click.option("--threads", type=int, default=None, help="torch and onnxruntime threads (default: torch's).")
-@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default="auto", show_default=True)
+@click.option("--data", type=click.Choice(["samples", "local", "hub", "auto"]), default="auto", show_default=True,
+              help="Where the inputs come from (samples: the bundled ones).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--revision", default=None, help="Hub revision of --model / --compare.")

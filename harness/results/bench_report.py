@@ -129,13 +129,15 @@ def render_bench_markdown(records: list[dict[str, Any]]) -> str:
 def render_bench(records: list[dict[str, Any]], console: Any) -> None:
     from rich.table import Table as RichTable
 
+    from harness.results.tables import print_table
+
     for title, headers, rows in bench_tables(records):
         table = RichTable(title=title, title_justify="left")
         for header in headers:
-            table.add_column(header, overflow="fold")
+            table.add_column(header)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        print_table(table, console)
 
 
 def bench_dict(records: list[dict[str, Any]]) -> dict[str, Any]:
