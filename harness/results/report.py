@@ -586,11 +586,18 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
                     ax.text(j, i, "n/a", ha="center", va="center", color="grey", fontsize=8)
         colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
         colorbar.set_label("Δ vs. baseline (points)")
-    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Lay out, write (120 dpi, parent folders made) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
     return path
 
 
