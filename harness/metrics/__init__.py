@@ -5,7 +5,9 @@ from harness.metrics.scorers import (accuracy, bucc_scores, mlqa_em_f1, mlqa_exa
                                      mlqa_mixed_segmentation, mlqa_normalize_answer, normalize_answer,
                                      qa_score, seqeval_scores, squad_em_f1, squad_exact_match, squad_f1,
                                      token_accuracy)
+from harness.metrics.ranking import average_precision, map_at_k, mrr_at_k, reciprocal_rank
 
 __all__ = ["accuracy", "bucc_scores", "mlqa_em_f1", "mlqa_exact_match", "mlqa_f1", "mlqa_mixed_segmentation",
            "mlqa_normalize_answer", "normalize_answer", "qa_score", "seqeval_scores", "squad_em_f1",
-           "squad_exact_match", "squad_f1", "token_accuracy"]
+           "squad_exact_match", "squad_f1", "token_accuracy", "average_precision", "map_at_k", "mrr_at_k",
+           "reciprocal_rank"]

@@ -94,6 +94,10 @@ class Pipeline:
         for split in request.splits:
             if split not in ("dev", "test"):
                 raise HarnessError(f"unknown split '{split}' (expected dev or test)")
+        for task in self.targets:  # a split may exist for some languages only (split_languages)
+            if not any(task.spec.has_split(s, lang) for s in request.splits for lang in self.languages[task.name]):
+                raise HarnessError(f"task '{task.name}' has no {'/'.join(request.splits)} split for "
+                                   f"{', '.join(self.languages[task.name])}")
         for name in request.fraction:
             if name not in request.intermediate:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
@@ -259,7 +263,8 @@ class Pipeline:
         writer = ResultsWriter(summary.results_file)
         try:
             plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
-                             for split in self.request.splits] for t in self.targets}
+                             for split in self.request.splits if t.spec.has_split(split, lang)]
+                    for t in self.targets}
             todo = {name: [c for c in cells if c[2] not in done] for name, cells in plan.items()}
             for cells in plan.values():
                 for cell in cells:
@@ -322,7 +327,10 @@ class Pipeline:
         examples = load_examples(self.plugins, task, split, language, source=r.data, limit=r.limit)
         hparams = self.target_hparams[task.name]
         context = {"split": split, "load": lambda other_split: load_examples(
-            self.plugins, task, other_split, language, source=r.data, limit=r.limit)}
+            self.plugins, task, other_split, language, source=r.data, limit=r.limit),
+                   # for formats that cache work shared by the languages of a model (candidate embeddings)
+                   "source": r.data, "model_key": target["key"], "log": self.log,
+                   "cache_dir": self.out / "cache" / f"{task.name}-{target['key']}"}
         output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
                                        examples=examples, hparams=hparams, context=context)
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
@@ -389,6 +397,7 @@ class Pipeline:
         for task in [*self.intermediate, *self.targets]:
             spec = task.spec
             datasets[task.name] = {"hub": asdict(spec.hub) if spec.hub else None,
+                                   "hub_overrides": {lang: asdict(h) for lang, h in spec.hub_overrides.items()},
                                    "local": str(spec.local) if spec.local else None, "train_task": spec.train_task,
                                    "spec_file": spec.source_file}
         model_info = {"spec": r.model, "source": self.model_source, "revision": r.revision}
