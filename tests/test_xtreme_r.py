@@ -245,3 +245,24 @@ def test_samples_r_preset_is_declared_for_every_xtreme_r_target(registry):
                                    "mewslix", "lareqa"}
     full = registry.preset("xtreme-r")
     assert full.model == "xlmr-large" and set(full.targets) == set(preset.targets)
+
+
+def test_a_preset_sets_per_target_hyperparameters_and_the_command_line_wins(registry, tmp_path):
+    from harness.run.pipeline import Pipeline
+    from harness.run.request import build_request
+
+    request = build_request(registry, {"preset": "xtreme-r", "targets": "xcopa,mewslix", "hparams": ("epochs=1",),
+                                       "output_dir": str(tmp_path)})
+    pipeline = Pipeline(registry, request)
+    xcopa, mewslix = pipeline.target_hparams["xcopa"], pipeline.target_hparams["mewslix"]
+    assert (xcopa.learning_rate, xcopa.batch_size, xcopa.grad_accum, xcopa.epochs) == (3e-5, 2, 16, 1.0)
+    assert (mewslix.learning_rate, mewslix.max_length, mewslix.weight_decay) == (1e-5, 64, 0.0)
+    assert pipeline.target_key(registry.task("xcopa")) != Pipeline(
+        registry, build_request(registry, {"preset": "xtreme-r", "targets": "xcopa", "output_dir": str(tmp_path)})
+    ).target_key(registry.task("xcopa"))
+
+
+def test_bad_task_hparams_name_the_preset_and_task(tmp_path):
+    path = write_tasks(tmp_path, "presets:\n  p:\n    task_hparams: {xcopa: {learning_rat: 1}}\n")
+    with pytest.raises(ConfigError, match="presets.p.task_hparams.xcopa.learning_rat: unknown hyperparameter"):
+        load_task_config((path,))

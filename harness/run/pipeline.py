@@ -103,6 +103,7 @@ class Pipeline:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
         self.model_source = registry.resolve_model(request.model)
         self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
+                               .merged(request.task_hparams.get(t.name), f"task_hparams.{t.name}")
                                for t in self.targets}
         base = Hyperparams()
         for task in self.intermediate:

@@ -25,6 +25,7 @@ class RunRequest:
     log_samples: bool = False
     hparams: dict[str, Any] = field(default_factory=dict)
     intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    task_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # target -> its own (preset)
     fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
     sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
     overwrite: str = "only-missing"
@@ -83,7 +84,10 @@ def build_request(registry, options: dict[str, Any]):
             raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
         for name in ([task] if task else intermediate):
             fractions[name] = fraction
-    hparams = {**(preset.hparams if preset else {}), **parse_hparams(options.get("hparams") or (), "--hparam")}
+    cli_hparams = parse_hparams(options.get("hparams") or (), "--hparam")
+    hparams = {**(preset.hparams if preset else {}), **cli_hparams}
+    # a preset's per-target values beat its global ones; the command line beats both
+    task_hparams = {task: {**values, **cli_hparams} for task, values in (preset.task_hparams if preset else {}).items()}
     inter_hparams = {**(preset.intermediate_hparams if preset else {}),
                      **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
     sampling = {k: options[k] for k in ("temperature", "cap") if options.get(k) is not None}
@@ -94,7 +98,8 @@ def build_request(registry, options: dict[str, Any]):
         limit=options["limit"] if options.get("limit") is not None else (preset.limit if preset else None),
         data=options.get("data") or (preset.data if preset else "auto"),
         output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
-        hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
+        hparams=hparams, intermediate_hparams=inter_hparams or hparams, task_hparams=task_hparams,
+        fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
         save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
         device=options.get("device"), revision=options.get("revision"),

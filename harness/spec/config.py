@@ -57,6 +57,7 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "languages": (dict, False, None),
     "hparams": (dict, False, None),
     "intermediate_hparams": (dict, False, None),
+    "task_hparams": (dict, False, None),        # target task -> its own hyperparameters
     "limit": (int, False, None),
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
@@ -75,6 +76,7 @@ class Preset:
     languages: dict[str, list[str]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
     intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    task_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     limit: int | None = None
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
@@ -202,6 +204,14 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for key in ("hparams", "intermediate_hparams"):
         try:
             Hyperparams().merged(data.get(key), where=f"presets.{name}.{key}")
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    for task, values in (data.get("task_hparams") or {}).items():
+        where = f"presets.{name}.task_hparams.{task}"
+        if not isinstance(values, dict):
+            raise ConfigError(f"{file}: {where}: expected a mapping of hyperparameters, got {values!r}")
+        try:
+            Hyperparams().merged(values, where=where)
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
     for task, langs in (data.get("languages") or {}).items():
