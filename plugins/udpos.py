@@ -4,6 +4,9 @@ Hub layout (``google/xtreme``): one config per language, named by the language's
 (``udpos.German``, ``udpos.Chinese`` ...; see :data:`LANGUAGE_NAMES`), columns ``tokens`` (list of
 str) and ``pos_tags`` (list of ClassLabel ints, names in :data:`UPOS_TAGS` order). Kazakh has only
 train/test, Tagalog, Thai and Yoruba only test. Local sample rows use the same schema.
+XTREME-R's added languages (lt pl uk wo ro, UD 2.7) have no hub copy in this layout: convert every
+treebank of the language as XTREME-R's ``download_data.sh`` does (fused forms, all treebanks merged)
+into ``D/udpos/test-<lang>.jsonl`` (pos_tags may be tag names) and pass ``--data-dir D``.
 """
 from __future__ import annotations
 

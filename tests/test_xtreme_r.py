@@ -266,3 +266,14 @@ def test_bad_task_hparams_name_the_preset_and_task(tmp_path):
     path = write_tasks(tmp_path, "presets:\n  p:\n    task_hparams: {xcopa: {learning_rat: 1}}\n")
     with pytest.raises(ConfigError, match="presets.p.task_hparams.xcopa.learning_rat: unknown hyperparameter"):
         load_task_config((path,))
+
+
+def test_added_languages_have_samples_and_their_own_hub_sources(registry):
+    panx, xquad, tatoeba = (registry.task(n).spec for n in ("panx", "xquad", "tatoeba"))
+    assert panx.hub_for("pl").path == "unimelb-nlp/wikiann" and panx.hub_for("de").path == "google/xtreme"
+    assert xquad.hub_for("ro").name == "xquad.ro"
+    assert tatoeba.hub_for("uk").name == "ukr-eng"
+    for task, lang in (("panx", "ro"), ("udpos", "pl"), ("xquad", "ro"), ("tatoeba", "pl")):
+        assert load(registry, task, "test", lang)
+    row = {"sentence1": "Kot śpi.\n", "sentence2": "The cat sleeps.\n"}   # the MTEB copy's columns
+    assert registry.task("tatoeba").to_example(row, "test", "pl") == {"source": "Kot śpi.", "target": "The cat sleeps."}
