@@ -277,3 +277,14 @@ def test_added_languages_have_samples_and_their_own_hub_sources(registry):
         assert load(registry, task, "test", lang)
     row = {"sentence1": "Kot śpi.\n", "sentence2": "The cat sleeps.\n"}   # the MTEB copy's columns
     assert registry.task("tatoeba").to_example(row, "test", "pl") == {"source": "Kot śpi.", "target": "The cat sleeps."}
+
+
+def test_grid_runs_siqa_as_the_intermediate_task_for_xcopa(tiny_model_path, tmp_path):
+    result = CliRunner().invoke(cli, ["grid", "--model", str(tiny_model_path), "--intermediate", "siqa",
+                                      "--targets", "xcopa", "-l", "xcopa=et", "--data", "local", "--hparam",
+                                      "epochs=1", "--hparam", "batch_size=4", "-o", str(tmp_path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [r for r in map(json.loads, (tmp_path / "results.jsonl").open()) if r["type"] == "result"]
+    assert sorted(tuple(r["intermediate"]) for r in records) == [(), ("siqa",)]   # COPA-only baseline, SIQA first
+    assert all(r["train"]["target"]["task_sizes"] == {"xcopa": 12} for r in records)   # both fine-tune on COPA
