@@ -100,12 +100,16 @@ def main(argv=None) -> int:
     import numpy as np
 
     runs: dict[str, list[dict]] = {"harness": [], "st": []}
-    passthrough = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--json")]
+    passthrough = ["--n", str(args.n), "--shard-mb", str(args.shard_mb), "--batch-size", str(args.batch_size),
+                   "--max-length", str(args.max_length), "--seed", str(args.seed)]
+    if args.threads:
+        passthrough += ["--threads", str(args.threads)]
     for repeat in range(args.repeats):
         for impl in (("harness", "st") if repeat % 2 == 0 else ("st", "harness")):
             out = subprocess.run([sys.executable, __file__, *passthrough, "--impl", impl], check=True,
                                  capture_output=True, text=True)
             runs[impl].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"repeat {repeat + 1} {impl}: {runs[impl][-1]['candidates_per_s']:.1f} candidates/s", file=sys.stderr)
     diff = float(np.abs(np.asarray(runs["harness"][0]["head"]) - np.asarray(runs["st"][0]["head"])).max())
     best = {impl: max(r["candidates_per_s"] for r in rs) for impl, rs in runs.items()}
     peak = {impl: max(r["peak_above_model_mb"] for r in rs) for impl, rs in runs.items()}

@@ -288,3 +288,16 @@ def test_grid_runs_siqa_as_the_intermediate_task_for_xcopa(tiny_model_path, tmp_
     records = [r for r in map(json.loads, (tmp_path / "results.jsonl").open()) if r["type"] == "result"]
     assert sorted(tuple(r["intermediate"]) for r in records) == [(), ("siqa",)]   # COPA-only baseline, SIQA first
     assert all(r["train"]["target"]["task_sizes"] == {"xcopa": 12} for r in records)   # both fine-tune on COPA
+
+
+def test_task_options_are_part_of_the_result_key(tmp_path):
+    from harness.run.pipeline import Pipeline
+    from harness.run.request import RunRequest
+
+    keys = []
+    for extra in ("", "tasks:\n  mewslix:\n    options: {candidates: candidate_set_entities.jsonl, k: 10}\n"):
+        files = (str(write_tasks(tmp_path, extra)),) if extra else ()
+        registry = build_registry(tasks_files=files)
+        pipeline = Pipeline(registry, RunRequest(model="minilm", targets=["mewslix"], output_dir=tmp_path))
+        keys.append(pipeline.cell_key(registry.task("mewslix"), "en", "test"))
+    assert keys[0] != keys[1]

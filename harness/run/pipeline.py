@@ -126,7 +126,7 @@ class Pipeline:
         return content_key({"start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
                             "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
                             "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
-                            "trained": get_format(task.format).trainable})
+                            "trained": get_format(task.format).trainable, "options": task.spec.options})
 
     @property
     def config_label(self) -> str:
@@ -363,7 +363,7 @@ class Pipeline:
         rows = []
         for index, (ident, prediction) in enumerate(zip(output.ids, output.predictions)):
             example = by_id.get(ident, {"id": ident})
-            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers")}
+            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers", "relevant")}
             digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
                                     .encode("utf-8")).hexdigest()
             rows.append({"id": ident, "input_hash": digest, "prediction": prediction,
