@@ -46,7 +46,7 @@ def child(args) -> dict:
         from harness.engine.modeling import load_pretrained
         from harness.engine.shards import encode_to_shards, shard_rows
 
-        model = load_pretrained(str(minilm_dir()), device)
+        model = load_pretrained(str(args.model or minilm_dir()), device)
 
         def embed(batch):
             return encode(model, sentences=batch, layer=model.num_layers, batch_size=args.batch_size,
@@ -66,14 +66,17 @@ def child(args) -> dict:
     else:
         from sentence_transformers import SentenceTransformer
 
-        st = SentenceTransformer(str(minilm_dir()), device="cpu")
+        st = SentenceTransformer(str(args.model or minilm_dir()), device="cpu")
+        # all-MiniLM-L6-v2's pipeline ends in a Normalize module; a plain model directory gets none
+        normalize = not any(type(module).__name__ == "Normalize" for module in st)
         st.max_seq_length = args.max_length
         st.encode(multilingual_sentences(32, seed=99), batch_size=args.batch_size, show_progress_bar=False)
         all_texts = list(texts())
         baseline = current_rss_mb()
         start = time.perf_counter()
         with peak_memory(device) as memory:
-            matrix = st.encode(all_texts, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
+            matrix = st.encode(all_texts, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False,
+                               normalize_embeddings=normalize)
         seconds = time.perf_counter() - start
         head = matrix[:256].tolist()
         extra = {}
@@ -89,6 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-length", type=int, default=64, help="Mewsli-X's candidate length")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--model", default=None, help="model directory (default: the MiniLM package)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--atol", type=float, default=1e-4)
     parser.add_argument("--impl", choices=("harness", "st"), help=argparse.SUPPRESS)  # child mode
@@ -104,6 +108,8 @@ def main(argv=None) -> int:
                    "--max-length", str(args.max_length), "--seed", str(args.seed)]
     if args.threads:
         passthrough += ["--threads", str(args.threads)]
+    if args.model:
+        passthrough += ["--model", str(args.model)]
     for repeat in range(args.repeats):
         for impl in (("harness", "st") if repeat % 2 == 0 else ("st", "harness")):
             out = subprocess.run([sys.executable, __file__, *passthrough, "--impl", impl], check=True,
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
     diff = float(np.abs(np.asarray(runs["harness"][0]["head"]) - np.asarray(runs["st"][0]["head"])).max())
     best = {impl: max(r["candidates_per_s"] for r in rs) for impl, rs in runs.items()}
     peak = {impl: max(r["peak_above_model_mb"] for r in rs) for impl, rs in runs.items()}
-    matrix_mb = args.n * 384 * 4 / 2**20
+    matrix_mb = args.n * len(runs["harness"][0]["head"][0]) * 4 / 2**20
     print(f"{args.n} candidates, batch {args.batch_size}, max length {args.max_length}, shards of "
           f"{args.shard_mb} MB ({runs['harness'][0]['shards']} shards); {machine()}")
     print(table(["implementation", "candidates/s", "peak MB above model", "embedding matrix MB"],

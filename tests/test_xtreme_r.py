@@ -301,3 +301,17 @@ def test_task_options_are_part_of_the_result_key(tmp_path):
         pipeline = Pipeline(registry, RunRequest(model="minilm", targets=["mewslix"], output_dir=tmp_path))
         keys.append(pipeline.cell_key(registry.task("mewslix"), "en", "test"))
     assert keys[0] != keys[1]
+
+
+def test_candidate_benchmark_script_runs_and_agrees_with_sentence_transformers(tiny_model_path, tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("sentence_transformers")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_candidates.py"
+    done = subprocess.run([sys.executable, str(script), "--model", str(tiny_model_path), "--n", "40", "--repeats", "1",
+                           "--shard-mb", "0.001", "--json", str(tmp_path / "c.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads((tmp_path / "c.json").read_text())
+    assert figures["max_abs_diff"] <= 1e-4 and set(figures["candidates_per_s"]) == {"harness", "st"}
+    assert "(5 shards)" in done.stdout    # 0.001 MB holds 8 rows of 32 float32: 40 candidates, 5 shards

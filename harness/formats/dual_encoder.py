@@ -79,8 +79,7 @@ def candidates(task: DualEncoderTask, split: str, source: str) -> Iterator[tuple
             if not isinstance(text, str) or not text.strip():
                 raise DataError("expected a non-empty string", field="text")
         except DataError as exc:
-            raise DataError(str(exc).split(": ", 1)[-1] if exc.field else str(exc), file=where, row=number,
-                            field=exc.field) from None
+            raise DataError(exc.message, file=where, row=number, field=exc.field) from None
         except KeyError as exc:
             raise DataError("missing field", file=where, row=number, field=str(exc.args[0])) from None
         yield str(ident), text
