@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shlex
@@ -15,7 +16,7 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -63,6 +64,15 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _with_options(task, options: dict[str, Any] | None):
+    """The task with a copy of its spec whose format options are updated (the registry's stays)."""
+    if not options:
+        return task
+    task = copy.copy(task)
+    task.spec = replace(task.spec, options={**task.spec.options, **options})
+    return task
+
+
 class Pipeline:
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
                  log: Callable[[str], None] | None = None):
@@ -76,7 +86,8 @@ class Pipeline:
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
         # resolve every name before any work: unknown names fail fast, nothing half-done
-        self.targets = [registry.task(name) for name in request.targets]
+        self.targets = [_with_options(registry.task(name), request.task_options.get(name))
+                        for name in request.targets]
         self.intermediate = [registry.task(name) for name in request.intermediate]
         for task in self.intermediate:
             if task.spec.kind != "intermediate":
@@ -89,6 +100,9 @@ class Pipeline:
         for name in request.languages:
             if name not in request.targets:
                 raise HarnessError(f"languages given for '{name}', which is not among the targets")
+        for name in request.task_options:
+            if name not in request.targets:
+                raise HarnessError(f"options given for '{name}', which is not among the targets")
         self.languages = {t.name: registry.check_languages(t, request.languages.get(t.name) or t.languages())
                           for t in self.targets}
         for split in request.splits:
@@ -341,6 +355,7 @@ class Pipeline:
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
                   "task": task.name, "language": language, "split": split, "metrics": output.metrics,
+                  "options": task.spec.options,
                   "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
                   "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
                   "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,

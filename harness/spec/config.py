@@ -62,6 +62,7 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
     "splits": (list, False, str),
+    "options": (dict, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
@@ -81,6 +82,7 @@ class Preset:
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
     splits: list[str] = field(default_factory=list)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
     description: str = ""
 
 
@@ -217,6 +219,9 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for task, langs in (data.get("languages") or {}).items():
         if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
             raise ConfigError(f"{file}: presets.{name}.languages.{task}: expected a list of language codes")
+    for task, options in (data.get("options") or {}).items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{file}: presets.{name}.options.{task}: expected a mapping of task options")
     return Preset(name=name, **{k: v for k, v in data.items() if v is not None})
 
 
