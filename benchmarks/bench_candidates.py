@@ -61,7 +61,13 @@ def child(args) -> dict:
                                       rows_per_shard=shard_rows(args.shard_mb, model.hidden_size),
                                       fingerprint={"bench": args.n})
         seconds = time.perf_counter() - start
-        head = np.asarray(shards.embeddings(0))[:256].tolist()
+        parts, rows = [], 0
+        for index in range(len(shards.sizes)):   # the first 256 rows, across shards
+            if rows >= 256:
+                break
+            parts.append(np.asarray(shards.embeddings(index)))
+            rows += len(parts[-1])
+        head = np.concatenate(parts)[:256].tolist()
         extra = {"shards": len(shards.sizes)}
     else:
         from sentence_transformers import SentenceTransformer

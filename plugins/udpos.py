@@ -30,6 +30,10 @@ LANGUAGE_NAMES = {
 }
 
 
+#: XTREME-R's added languages (UD 2.7): no hub copy in this layout, local data only
+LOCAL_ONLY = ("lt", "pl", "uk", "wo", "ro")
+
+
 class UDPOS(Task):
     name = "udpos"
     format = "tagging"
@@ -41,6 +45,9 @@ class UDPOS(Task):
         return example
 
     def hub_rows(self, split, language):
+        if language in LOCAL_ONLY:
+            raise DataError(f"udpos '{language}' (UD 2.7, XTREME-R) has no hub copy: convert its treebanks into "
+                            f"D/udpos/{split}-{language}.jsonl and pass --data-dir D", field="language")
         if language not in LANGUAGE_NAMES:
             raise DataError(f"udpos has no hub config for language '{language}' "
                             f"(known: {', '.join(sorted(LANGUAGE_NAMES))})", field="language")
