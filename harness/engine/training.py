@@ -237,5 +237,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
             "final_loss": recent[-1] if recent else None,
             "task_sizes": {name: len(f) for name, f in features.items()},
+            "data": {task.name: facts for task in tasks
+                     if (facts := formats[task.name].describe_data(examples[task.name], task, train=True))},
             "mixing": mixing_weights({n: len(f) for n, f in features.items()},
                                      float(sampling.get("temperature", 1.0)), sampling.get("cap"))}

@@ -57,14 +57,17 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "hparams": (dict, True, "target-training hyperparameters"),
         "intermediate_hparams": (dict, False, "intermediate-training hyperparameters"),
         "seed": (int, True, "random seed"),
-        "data": (dict, True, "source, limit and intermediate fraction"),
+        "data": (dict, True, "source, limit and intermediate fraction; what the format reports about the "
+                             "examples (QA `qa_alignment`: rows re-aligned, answers not found; UD-POS "
+                             "`tokenization`)"),
         "examples_per_s": (float, True, "evaluation throughput"),
         "latency_p50_ms": (float, True, "median batch latency"),
         "latency_p95_ms": (float, True, "95th percentile batch latency"),
         "peak_host_mb": (float, True, "peak resident host memory during the evaluation"),
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
-        "train": (dict, False, "statistics of the training phases that produced the model"),
+        "train": (dict, False, "statistics of the training phases that produced the model (per phase "
+                               "`data`: the format's report on the training rows, e.g. QA rows dropped)"),
         "time": (str, True, "UTC time written"),
     },
     "error": {

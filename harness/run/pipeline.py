@@ -133,6 +133,7 @@ class Pipeline:
         return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
                             "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
                             "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
+                            "options": {t.name: t.spec.options for t in self.intermediate},
                             "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate}})
 
     def target_key(self, task) -> str:
@@ -365,6 +366,7 @@ class Pipeline:
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
                   "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
                   "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        record["data"].update(output.data)    # what the format reports about the examples
         if self.intermediate:
             record["intermediate_hparams"] = self.intermediate_hparams.as_dict()
         if model.provenance:
