@@ -218,7 +218,7 @@ def test_label_outside_the_label_set(run_dir, tiny_model_path, tmp_path):
     edit_jsonl(root / "xnli" / "test-de.jsonl", 2, lambda row: row.update(gold_label="maybe"))
     result = invoke(*common(tiny_model_path, out, "--targets", "xnli", "-l", "xnli=en,de", "--data-dir", root))
     assert_recorded(result, out, before, ("xnli", "de", "test"), "evaluate", "DataError",
-                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'label'", "'maybe'",
+                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'gold_label'", "'maybe'",
                     "not in the label set ['entailment', 'neutral', 'contradiction']")
 
 
@@ -363,7 +363,7 @@ def test_a_crash_in_code_still_exits_1(tiny_model_path, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [(".inf", "expected int"), ("1.5", "expected int"),
-                                            ("-4", "must not be negative")])
+                                            ("-4", "must be >= 1 and <= 65536")])
 def test_impossible_batch_size_is_a_one_line_error(tiny_model_path, tmp_path, value, message):
     result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", f"batch_size={value}",
                     "-o", tmp_path)

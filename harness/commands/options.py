@@ -80,6 +80,8 @@ RUN_OPTIONS = [
                   show_default=True),
     click.option("--save-every", "save_every", type=float, default=10.0, show_default=True, metavar="MINUTES",
                  help="Save mid-phase training state this often, so a killed run resumes inside a phase."),
+    click.option("--hook-timeout", "hook_timeout", type=float, default=None, metavar="SECONDS",
+                 help="A plugin hook that runs longer becomes an error record for its task (off by default)."),
     click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head."),
     click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     click.option("--revision", default=None, help="Hub revision of the model."),

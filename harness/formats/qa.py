@@ -207,11 +207,13 @@ class ExtractiveQA(Format):
         if len(texts) != len(starts):
             raise DataError(f"example {example['id']!r}: {len(texts)} answer texts but {len(starts)} "
                             f"answer_start offsets", field="answers")
+        if not texts:  # nothing to score against: the EM/F1 of this row would be undefined
+            raise DataError(f"example {example['id']!r}: no gold answer", field="answers")
         context, fixed, status = example["context"], list(starts), None
         for number, (text, start) in enumerate(zip(texts, starts)):
-            if not isinstance(text, str):
-                raise DataError(f"example {example['id']!r}: answer {number} text: expected str, got "
-                                f"{type(text).__name__}", field="answers")
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"example {example['id']!r}: answer {number} text: expected a non-empty "
+                                f"string, got {text!r:.60}", field="answers")
             if isinstance(start, bool) or not isinstance(start, int):
                 raise DataError(f"example {example['id']!r}: answer {number} answer_start: expected int, "
                                 f"got {type(start).__name__}", field="answers")
