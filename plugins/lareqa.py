@@ -59,8 +59,9 @@ class LAReQA(DualEncoderTask):
 
     def _pool(self, split: str):
         """Candidates of every language and the relevant uids of each qid (cached per split)."""
-        cache = self.__dict__.setdefault("_pools", {})
-        if split not in cache:
+        cache = self.__dict__.setdefault("_pools", {})   # shared with views of other directories: key by both
+        key = (split, str(self.spec.local))
+        if key not in cache:
             candidates, relevant = [], defaultdict(list)
             for language in self.spec.languages:
                 for context_id, context, sentences, questions in paragraphs(self._read(split, language), language):
@@ -72,8 +73,8 @@ class LAReQA(DualEncoderTask):
                     for qid, _, sentence in questions:
                         if sentence is not None:
                             relevant[qid].extend(u for u in by_sentence[sentence] if u not in relevant[qid])
-            cache[split] = (candidates, dict(relevant))
-        return cache[split]
+            cache[key] = (candidates, dict(relevant))
+        return cache[key]
 
     def local_rows(self, split, language):
         where = str(self.local_file(split, language))
@@ -101,12 +102,17 @@ class LAReQA(DualEncoderTask):
         example.update({key: row[key] for key in ("positive", "relevant") if key in row})
         return example
 
+    def local_files(self, split, language):
+        """Every language's file: the relevant candidates of a question span all of them."""
+        return [self.local_file(split, lang) for lang in (self.spec.languages if split != "train" else [language])]
+
     def candidate_rows(self, split, source):
-        where = f"{self.spec.local}/{split}-*.json"
-        return ((where, number, row) for number, row in enumerate(self._pool(split)[0], start=1))
+        task = self.reading(source)
+        where = f"{task.spec.local}/{split}-*.json"
+        return ((where, number, row) for number, row in enumerate(task._pool(split)[0], start=1))
 
     def candidate_fingerprint(self, split, source):
-        files = [self.local_file(split, lang) for lang in self.spec.languages]
+        files = self.reading(source).local_files(split, None)
         return {"files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]}
 
 

@@ -64,6 +64,10 @@ class MewsliX(DualEncoderTask):
             return self.spec.local / "wikipedia_pairs-train.jsonl"
         return self.spec.local / "wikinews_mentions" / f"{self.spec.splits.get(split, split)}-{language}.jsonl"
 
+    def local_files(self, split, language):
+        """The mentions and, for evaluation, the candidate set they are linked against."""
+        return [self.local_file(split, language)] + ([self.candidate_file(split)] if split != "train" else [])
+
     def local_rows(self, split, language):
         """One row per mention (a WikiNews line holds a document's mentions)."""
         rows = super().local_rows(split, language)

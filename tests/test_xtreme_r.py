@@ -31,7 +31,7 @@ def registry():
 
 
 def load(registry, name, split, language):
-    return load_examples(registry.plugins, registry.task(name), split, language, source="local")
+    return load_examples(registry.plugins, registry.task(name), split, language, source="samples")
 
 
 # ------------------------------------------------------------------ XCOPA, COPA, SIQA
@@ -59,16 +59,18 @@ def test_siqa_reads_the_parquet_conversion(registry, tmp_path, monkeypatch):
 
     rows = [{"context": "Kai fed the dog.", "question": "Why?", "answerA": "hungry dog", "answerB": "x",
              "answerC": "y", "label": "1"}]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "0000.parquet")
+    snapshot = tmp_path / "0123abc"
+    (snapshot / "default" / "validation").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), snapshot / "default" / "validation" / "0000.parquet")
     asked = []
 
-    def fake_download(repo, filename, repo_type, revision):
-        asked.append((repo, filename, repo_type, revision))
-        return str(tmp_path / "0000.parquet")
+    def fake_snapshot(repo, repo_type, revision, allow_patterns, local_files_only=False):
+        asked.append((repo, revision, allow_patterns))
+        return str(snapshot)
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     examples = load_examples(registry.plugins, registry.task("siqa"), "dev", "en", source="hub")
-    assert asked == [("allenai/social_i_qa", "default/validation/0000.parquet", "dataset", "refs/convert/parquet")]
+    assert asked == [("allenai/social_i_qa", "refs/convert/parquet", ["default/validation/*.parquet"])]
     assert examples[0]["choices"] == ["hungry dog", "x", "y"] and examples[0]["label"] == 0
 
 
@@ -101,7 +103,7 @@ def run_eval(*args):
 
 
 def test_a_split_missing_for_a_language_is_skipped_and_an_empty_plan_is_an_error(tiny_model_path, tmp_path):
-    common = ["--model", str(tiny_model_path), "--targets", "xcopa", "--data", "local", "--hparam", "epochs=1",
+    common = ["--model", str(tiny_model_path), "--targets", "xcopa", "--data", "samples", "--hparam", "epochs=1",
               "--hparam", "batch_size=4"]
     result = run_eval(*common, "-l", "xcopa=en,et", "--splits", "dev,test", "-o", str(tmp_path / "a"))
     assert result.exit_code == 0, result.output
@@ -281,7 +283,7 @@ def test_added_languages_have_samples_and_their_own_hub_sources(registry):
 
 def test_grid_runs_siqa_as_the_intermediate_task_for_xcopa(tiny_model_path, tmp_path):
     result = CliRunner().invoke(cli, ["grid", "--model", str(tiny_model_path), "--intermediate", "siqa",
-                                      "--targets", "xcopa", "-l", "xcopa=et", "--data", "local", "--hparam",
+                                      "--targets", "xcopa", "-l", "xcopa=et", "--data", "samples", "--hparam",
                                       "epochs=1", "--hparam", "batch_size=4", "-o", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -51,6 +51,10 @@ class DualEncoderTask(Task):
         """(candidate id, text to encode) of one candidate row."""
         return str(row["id"]), row["text"]
 
+    def reading(self, source: str) -> "DualEncoderTask":
+        """The task as it reads ``--data source``: the bundled samples or the local directory."""
+        return self.with_local(self.spec.samples) if source == "samples" else self
+
     def candidate_file(self, split: str) -> Path:
         name = self.spec.options.get("candidates")
         if not name or self.spec.local is None:
@@ -59,14 +63,14 @@ class DualEncoderTask(Task):
         return self.spec.local / str(name).format(split=self.spec.splits.get(split, split))
 
     def candidate_rows(self, split: str, source: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        path = self.candidate_file(split)
+        path = self.reading(source).candidate_file(split)
         if not path.exists():
             raise DataError(f"missing candidate file for task '{self.name}' (expected {path})", file=str(path))
         return read_jsonl(path)
 
     def candidate_fingerprint(self, split: str, source: str) -> dict[str, Any]:
         """What identifies the candidate set (part of the key of its cached embeddings)."""
-        path = self.candidate_file(split)
+        path = self.reading(source).candidate_file(split)
         stat = path.stat()
         return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
