@@ -46,6 +46,7 @@ class LAReQA(DualEncoderTask):
     name = "lareqa"
 
     def local_file(self, split, language):
+        super().local_file(split, language)   # no local directory: a DataError
         return self.spec.local / f"{split}-{language}.json"
 
     def _read(self, split: str, language: str) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class MewsliX(DualEncoderTask):
     name = "mewslix"
 
     def local_file(self, split, language):
+        super().local_file(split, language)   # no local directory: a DataError
         if split == "train":
             return self.spec.local / "wikipedia_pairs-train.jsonl"
         return self.spec.local / "wikinews_mentions" / f"{self.spec.splits.get(split, split)}-{language}.jsonl"

@@ -224,7 +224,7 @@ def test_lareqa_relevant_answers_span_every_language(registry):
     relevant = examples[1]["relevant"]
     assert len(relevant) == 11 and {r.split("_")[0] for r in relevant} == set(registry.task("lareqa").languages())
     assert all(r.endswith("_1_2") for r in relevant)   # the third sentence of each language's paragraph
-    pool = registry.task("lareqa")._pool("test")[0]
+    pool = registry.task("lareqa").reading("samples")._pool("test")[0]
     assert len(pool) == 33 and pool[0]["text"].startswith("أنهى")
 
 
