@@ -148,6 +148,10 @@ class Pipeline:
         for split in request.splits:
             if split not in ("dev", "test"):
                 raise HarnessError(f"unknown split '{split}' (expected dev or test)")
+        for task in self.targets:  # a split may exist for some languages only (split_languages)
+            if not any(task.spec.has_split(s, lang) for s in request.splits for lang in self.languages[task.name]):
+                raise HarnessError(f"task '{task.name}' has no {'/'.join(request.splits)} split for "
+                                   f"{', '.join(self.languages[task.name])}")
         for name in request.fraction:
             if name not in request.intermediate:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
@@ -455,7 +459,8 @@ class Pipeline:
         done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
         self.samples_only = set(done)  # reused results; evaluated again only to write missing --log-samples
         plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
-                         for split in self.request.splits] for t in self.targets}
+                         for split in self.request.splits if t.spec.has_split(split, lang)]
+                for t in self.targets}
         todo = {name: [c for c in cells if c[2] not in done or (self.request.log_samples and not
                                                               self._samples_path(name, c[0], c[1]).exists())]
                 for name, cells in plan.items()}
@@ -525,7 +530,10 @@ class Pipeline:
         examples = load_examples(self.plugins, task, split, language, source=r.data, limit=r.limit)
         hparams = self.target_hparams[task.name]
         context = {"split": split, "load": lambda other_split: load_examples(
-            self.plugins, task, other_split, language, source=r.data, limit=r.limit)}
+            self.plugins, task, other_split, language, source=r.data, limit=r.limit),
+                   # for formats that cache work shared by the languages of a model (candidate embeddings)
+                   "source": r.data, "model_key": target["key"], "log": self.log,
+                   "cache_dir": self.out / "cache" / f"{task.name}-{target['key']}"}
         output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
                                        examples=examples, hparams=hparams, context=context)
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
@@ -562,7 +570,7 @@ class Pipeline:
         rows = []
         for index, (ident, prediction) in enumerate(zip(output.ids, output.predictions)):
             example = by_id.get(ident, {"id": ident})
-            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers")}
+            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers", "relevant")}
             digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
                                     .encode("utf-8")).hexdigest()
             rows.append({"id": ident, "input_hash": digest, "prediction": prediction,
@@ -607,6 +615,7 @@ class Pipeline:
         for task in [*self.intermediate, *self.targets]:
             spec = task.spec
             datasets[task.name] = {"hub": asdict(spec.hub) if spec.hub else None,
+                                   "hub_overrides": {lang: asdict(h) for lang, h in spec.hub_overrides.items()},
                                    "local": str(spec.local) if spec.local else None,
                                    "samples": str(spec.samples) if spec.samples else None,
                                    "train_task": spec.train_task, "spec_file": spec.source_file}

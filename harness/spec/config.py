@@ -17,12 +17,13 @@ from harness.spec.hparams import Hyperparams
 from harness.spec.tasks import HubSource, TaskSpec
 
 KINDS = ("intermediate", "target")
-FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
-METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy")
+FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "dual_encoder")
+METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy", "mrr_at_k",
+           "map_at_k")
 SPLITS = ("train", "dev", "test")
 #: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
 PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
-                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy"}
+                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "mrr_at_k": "mrr", "map_at_k": "map"}
 #: samples: the bundled samples; local: the user's directory; hub: the hub; auto: local when present, else hub
 DATA_SOURCES = ("samples", "local", "hub", "auto")
 #: model selection during target training: none, or the target's English dev split
@@ -42,6 +43,10 @@ TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "local": (str, False, None),
     "samples": (str, False, None),
     "splits": (dict, False, SPLITS),
+    # language -> its own hub source (languages that are not in the task's main hub dataset)
+    "hub_overrides": (dict, False, None),
+    # split -> the languages that have it (a split missing here exists for every language)
+    "split_languages": (dict, False, SPLITS),
     "train_task": (str, False, None),
     "train_language": (str, False, None),
     "labels": (list, False, str),
@@ -195,17 +200,34 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
     hub = data.get("hub")
+    overrides = _hub_overrides(data.get("hub_overrides") or {}, f"tasks.{name}.hub_overrides", file)
+    split_languages = data.get("split_languages") or {}
+    for split, langs in split_languages.items():
+        where = f"tasks.{name}.split_languages.{split}"
+        if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+            raise ConfigError(f"{file}: {where}: expected a list of language codes")
+        for lang in langs:
+            if lang not in data["languages"]:
+                raise ConfigError(f"{file}: {where}: '{lang}' is not among the task's languages")
     if hub and hub.get("files") is not None:
         _check_hub_files(hub["files"], f"tasks.{name}.hub.files", file)
     return TaskSpec(
         name=name, kind=data["kind"], plugin=data["plugin"], format=data["format"], metric=data["metric"],
         languages=list(data["languages"]), train_language=data.get("train_language") or "en",
-        hub=HubSource(**hub) if hub else None, local=_directory(data.get("local"), base),
+        hub=HubSource(**hub) if hub else None, hub_overrides=overrides, local=_directory(data.get("local"), base),
         samples=_directory(data.get("samples"), base),
+        split_languages={split: list(langs) for split, langs in split_languages.items()},
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
         train_task=data.get("train_task"), labels=data.get("labels"),
         hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
         description=data.get("description") or "", source_file=file)
+
+
+def _hub_overrides(data: dict[str, Any], path: str, file: str) -> dict[str, HubSource]:
+    schema = TASK_KEYS["hub"][2]
+    for lang, entry in data.items():
+        _check_mapping(entry, schema, f"{path}.{lang}", file)
+    return {str(lang): HubSource(**entry) for lang, entry in data.items()}
 
 
 def _directory(value: str | None, base: Path) -> Path | None:
