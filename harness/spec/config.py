@@ -17,12 +17,13 @@ from harness.spec.hparams import Hyperparams
 from harness.spec.tasks import HubSource, TaskSpec
 
 KINDS = ("intermediate", "target")
-FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
-METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy")
+FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "image_text_classification",
+           "image_text_retrieval")
+METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy", "recall_at_k")
 SPLITS = ("train", "dev", "test")
 #: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
 PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
-                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy"}
+                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "recall_at_k": "mean_recall"}
 DATA_SOURCES = ("local", "hub", "auto")
 
 # key -> (type, required, allowed values or nested schema)
