@@ -1,6 +1,7 @@
 """The multimodal track: vision tower, prefix fusion, image-text formats, samples, modality dropout."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,176 @@ def test_text_model_refuses_image_text_task(tiny_model):
 def test_bad_images_are_data_errors(data, message):
     with pytest.raises(DataError, match=message):
         decode_image(data)
+
+
+# -- samples, plugins and formats -----------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "plugins" / "samples"
+MM_FILES = {"m3it-snli-ve": [("train", "en"), ("dev", "en")], "m3it-coco-itm": [("train", "en")],
+            "m3it-vqa-v2": [("train", "en"), ("dev", "en")], "m3it-coco": [("train", "en")],
+            "m3it80-vqa-v2": [("train", "de")], "xvnli": [("train", "en"), ("test", "ar")],
+            "xvnli-text": [("test", "ru")], "xvnli-both": [("test", "fr")], "xgqa": [("test", "ko")],
+            "marvl": [("train", "en"), ("test", "sw")], "xflickrco": [("test", "ja")]}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    from harness.spec.registry import build_registry
+    return build_registry()
+
+
+@pytest.mark.parametrize("name, split, language", [(n, s, l) for n, files in MM_FILES.items() for s, l in files])
+def test_multimodal_samples_load(registry, name, split, language):
+    from harness.run.data import load_examples
+
+    task = registry.task(name)
+    examples = load_examples(registry.plugins, task, split, language, source="local")
+    assert len(examples) >= 20
+    if task.spec.modality == "image_text":
+        assert all(example["images"] for example in examples)
+    if task.format == "image_text_classification":  # labels depend on the image: no label dominates
+        counts = {label: sum(e["label"] == label for e in examples) for label in {e["label"] for e in examples}}
+        assert len(counts) >= 2 and max(counts.values()) <= 0.75 * len(examples)
+
+
+def test_label_adapters(registry):
+    task = registry.task("m3it-coco-itm")
+    row = {"instruction": "i", "inputs": "a cat", "image_base64_str": [solid((1, 2, 3))], "outputs": "Yes."}
+    assert task.to_example(row, "train", "en")["label"] == "match"
+    snli = registry.task("m3it-snli-ve")
+    assert snli.to_example({**row, "outputs": "The answer is contradiction."}, "train", "en")["label"] == "contradiction"
+    with pytest.raises(DataError, match="names no label"):
+        snli.to_example({**row, "outputs": "maybe"}, "train", "en")
+    assert registry.task("m3it-vqa-v2").to_example({**row, "outputs": "purple"}, "train", "en") is None
+
+
+def test_test_sets_are_parallel_by_id(registry):
+    from harness.run.data import load_examples
+
+    for name, languages in (("xvnli", ("en", "ru")), ("marvl", ("en", "ta"))):
+        task = registry.task(name)
+        en, other = (load_examples(registry.plugins, task, "test", lang, source="local") for lang in languages)
+        assert [e["id"] for e in en] == [e["id"] for e in other]
+        assert [e["images"] for e in en] == [e["images"] for e in other]
+        assert [e["text_a"] for e in en] != [e["text_a"] for e in other]
+
+
+@pytest.mark.parametrize("image, message", [("@@notbase64", "images\\[0\\].*invalid base64"),
+                                            ("aGVsbG8=", "images\\[0\\].*unreadable image")])
+def test_bad_image_row_names_file_row_and_field(registry, tmp_path, image, message):
+    import dataclasses
+    from harness.run.data import load_examples
+
+    good = json.loads((SAMPLES / "m3it-snli-ve" / "train-en.jsonl").read_text().splitlines()[0])
+    (tmp_path / "train-en.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({**good, "image_base64_str": [image]}) + "\n")
+    task = registry.task("m3it-snli-ve")
+    task.spec = dataclasses.replace(task.spec, local=tmp_path)
+    with pytest.raises(DataError, match=f"train-en.jsonl.*row 2.*{message}") as info:
+        load_examples(registry.plugins, task, "train", "en", source="local")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_image_is_exit_2_on_the_command_line(tmp_path, tiny_model_path, monkeypatch):
+    from click.testing import CliRunner
+    from harness.commands import cli
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    good = json.loads((SAMPLES / "xvnli" / "test-en.jsonl").read_text().splitlines()[0])
+    (tmp_path / "data" / "xvnli").mkdir(parents=True)
+    (tmp_path / "data" / "xvnli" / "test-en.jsonl").write_text(json.dumps(good) + "\n")
+    (tmp_path / "data" / "xvnli" / "train-en.jsonl").write_text(json.dumps({**good, "image": "%%%"}) + "\n")
+    result = CliRunner().invoke(cli, ["eval", "--model", f"{tiny_model_path}+clip-tiny-random", "--targets", "xvnli",
+                                      "--languages", "xvnli=en", "--data-dir", str(tmp_path / "data"),
+                                      "--data", "local", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "train-en.jsonl" in result.output and "row 1" in result.output and "images[0]" in result.output
+
+
+# -- modality dropout and contamination ---------------------------------------------------------
+
+def _examples(n=200):
+    return [{"id": f"e{i}", "text_a": f"question {i}", "images": [solid((i % 256, 0, 0))], "label": "red"}
+            for i in range(n)]
+
+
+def test_dropout_zero_never_drops_and_one_always_drops():
+    from harness.run.modality import ModalityDropout, drop_modalities
+
+    examples = _examples()
+    same, counts = drop_modalities(examples, ModalityDropout.parse("image=0,text=0"), 1, "t")
+    assert same == examples and counts == {"images_dropped": 0, "texts_dropped": 0}
+    dropped, counts = drop_modalities(examples, ModalityDropout.parse("image=1"), 1, "t")
+    assert counts["images_dropped"] == len(examples) and all(e["images"] == [] for e in dropped)
+    assert [e["text_a"] for e in dropped] == [e["text_a"] for e in examples]
+    # text=1 drops the text of every example, but never together with its image
+    both, counts = drop_modalities(examples, ModalityDropout.parse("image=0.5,text=1"), 1, "t")
+    assert counts["images_dropped"] + counts["texts_dropped"] == len(examples)
+    assert all(bool(e["images"]) == (e["text_a"] == "") for e in both)  # exactly one modality left
+    assert 60 < counts["images_dropped"] < 140
+
+
+def test_dropout_masks_are_deterministic_per_example_and_seed():
+    from harness.run.modality import ModalityDropout, drop_modalities
+
+    dropout = ModalityDropout.parse("image=0.5")
+    examples = _examples()
+    first, _ = drop_modalities(examples, dropout, 7, "t")
+    again, _ = drop_modalities(list(reversed(examples)), dropout, 7, "t")  # order and resume point do not matter
+    resumed, _ = drop_modalities(examples[120:], dropout, 7, "t")
+    mask = {e["id"]: not e["images"] for e in first}
+    assert mask == {e["id"]: not e["images"] for e in again}
+    assert all(mask[e["id"]] == (not e["images"]) for e in resumed)
+    other_seed, _ = drop_modalities(examples, dropout, 8, "t")
+    assert mask != {e["id"]: not e["images"] for e in other_seed}
+
+
+@pytest.mark.parametrize("mode, tokens", [("remove", 0), ("token", 1), ("zeros", "image")])
+def test_dropout_modes_reach_the_fused_encoder(fused, mode, tokens):
+    from harness.formats import get_format
+    from harness.run.modality import ModalityDropout, drop_modalities
+
+    registry_task = type("T", (), {"spec": type("S", (), {"labels": ["red"], "options": {}})()})()
+    example = {"id": "a", "text_a": "what colour", "images": [solid((255, 0, 0))], "label": "red"}
+    [dropped], _ = drop_modalities([example], ModalityDropout(image=1.0, mode=mode), 1, "t")
+    fmt = get_format("image_text_classification")
+    batch = fmt.collate(fmt.featurize([dropped], fused.tokenizer, registry_task, 32, train=True), 0)
+    plain = len(fused.tokenizer("what colour")["input_ids"])
+    hidden = fused.task_model().encoder(**{k: v for k, v in batch.items() if k != "labels"}).last_hidden_state
+    expected = fused.fusion.tokens_per_image if tokens == "image" else tokens
+    assert hidden.shape[1] == plain + expected
+
+
+@pytest.mark.parametrize("value", ["image=2", "img=0.1", "image=0.1,mode=blank", "image=x"])
+def test_bad_dropout_settings_are_one_line_errors(value):
+    from harness.run.modality import ModalityDropout
+    with pytest.raises(HarnessError, match="--modality-dropout"):
+        ModalityDropout.parse(value)
+
+
+def test_contaminated_examples_are_dropped():
+    from harness.run.modality import drop_contaminated, image_keys
+
+    examples = _examples(10)
+    banned = image_keys(examples[3:5]) | {"f" * 64}
+    kept, dropped = drop_contaminated(examples, banned)
+    assert dropped == 2 and [e["id"] for e in kept] == [e["id"] for e in examples if e["id"] not in ("e3", "e4")]
+
+
+def test_fused_model_learns_what_text_alone_cannot(tiny_model_path, tiny_clip_path, registry):
+    """xGQA-style colour questions: the question is the same for every image, so text alone is at
+    chance (1/4); with the image prefix the model answers them."""
+    from harness.engine.training import train_model
+    from harness.formats import get_format
+    from harness.run.data import load_examples
+    from harness.spec.hparams import Hyperparams
+    from harness_plugins.vision_models import harness_load_model
+
+    task = registry.task("xgqa")
+    train = load_examples(registry.plugins, task, "train", "en", source="local")
+    dev = load_examples(registry.plugins, task, "dev", "en", source="local")
+    model = harness_load_model(model=f"{tiny_model_path}+{tiny_clip_path}", device=torch.device("cpu"), revision=None)
+    hparams = Hyperparams(learning_rate=3e-3, epochs=10, batch_size=16, max_length=32, warmup_ratio=0.0)
+    train_model(model, [task], {task.name: train}, hparams, seed=1)
+    metrics = get_format(task.format).evaluate(model, task, dev, "en", hparams).metrics
+    assert metrics["accuracy"] >= 0.8
+    assert metrics["text_only_accuracy"] <= 0.45

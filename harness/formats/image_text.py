@@ -79,6 +79,15 @@ class ImageTextClassification(Classification):
     def collate(self, features, pad_id):
         return {**super().collate(features, pad_id), **image_batch(features)}
 
+    def evaluate(self, model, task, examples, language, settings, **context):
+        """Also scores the same examples with their images removed (``text_only_accuracy``): the
+        model's reliance on the image. ``options.text_only_score: false`` skips it."""
+        output = super().evaluate(model, task, examples, language, settings, **context)
+        if task.spec.options.get("text_only_score", True):
+            blind = super().evaluate(model, task, [{**e, "images": []} for e in examples], language, settings)
+            output.metrics.update({f"text_only_{k}": v for k, v in blind.metrics.items()})
+        return output
+
 
 def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mask = mask.unsqueeze(-1).to(hidden.dtype)

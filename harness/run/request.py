@@ -33,6 +33,8 @@ class RunRequest:
     device: str | None = None
     revision: str | None = None
     preset: str | None = None
+    modality_dropout: str | dict[str, Any] = ""                # image=P[,text=Q][,mode=...] (intermediate training)
+    contamination: str = "drop"                                # drop | keep intermediate images seen in target tests
 
 
 def split_list(value: str | None) -> list[str]:
@@ -98,4 +100,6 @@ def build_request(registry, options: dict[str, Any]):
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
         save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
         device=options.get("device"), revision=options.get("revision"),
-        preset=preset.name if preset else None)
+        preset=preset.name if preset else None,
+        modality_dropout=options.get("modality_dropout") or (preset.modality_dropout if preset else ""),
+        contamination=options.get("contamination") or "drop")

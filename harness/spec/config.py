@@ -25,6 +25,7 @@ SPLITS = ("train", "dev", "test")
 PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
                   "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "recall_at_k": "mean_recall"}
 DATA_SOURCES = ("local", "hub", "auto")
+MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
 TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
@@ -43,6 +44,7 @@ TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "labels": (list, False, str),
     "hparams": (dict, False, None),
     "options": (dict, False, None),
+    "modality": (str, False, MODALITIES),
 }
 PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "description": (str, False, None),
@@ -57,6 +59,7 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
     "splits": (list, False, str),
+    "modality_dropout": (str, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
@@ -75,6 +78,7 @@ class Preset:
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
     splits: list[str] = field(default_factory=list)
+    modality_dropout: str = ""
     description: str = ""
 
 
@@ -173,7 +177,7 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
         train_task=data.get("train_task"), labels=data.get("labels"),
         hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
-        description=data.get("description") or "", source_file=file)
+        description=data.get("description") or "", source_file=file, modality=data.get("modality") or "text")
 
 
 def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
