@@ -64,11 +64,12 @@ def test_features_are_cached_by_pixel_hash(fused):
     assert not any(p.requires_grad for p in tower.parameters())  # frozen by default
 
 
-def test_preprocessing_matches_transformers_pil_processor():
+@pytest.mark.parametrize("shape", [(40, 50), (37, 61), (61, 37), (32, 32)])
+def test_preprocessing_matches_transformers_pil_processor(shape):
     from transformers import CLIPImageProcessor
     from harness_plugins.vision_models import CLIP_PROCESSOR
 
-    pixels = (np.random.RandomState(0).rand(40, 50, 3) * 255).astype(np.uint8)
+    pixels = (np.random.RandomState(0).rand(*shape, 3) * 255).astype(np.uint8)
     processor = CLIPImageProcessor(**{k: v for k, v in CLIP_PROCESSOR.items() if k != "image_processor_type"})
     expected = processor(images=pixels, return_tensors="np")["pixel_values"][0]
     assert np.abs(Preprocessing.from_config(CLIP_PROCESSOR)(pixels) - expected).max() < 1e-5
@@ -273,3 +274,52 @@ def test_fused_model_learns_what_text_alone_cannot(tiny_model_path, tiny_clip_pa
     metrics = get_format(task.format).evaluate(model, task, dev, "en", hparams).metrics
     assert metrics["accuracy"] >= 0.8
     assert metrics["text_only_accuracy"] <= 0.45
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+def test_multimodal_run_records_vision_dropout_and_contamination_then_gap_report(tmp_path, tiny_model_path,
+                                                                                   tiny_clip_path):
+    from click.testing import CliRunner
+    from harness.commands import cli
+    from harness.results.records import read_records
+
+    out = tmp_path / "out"
+    args = ["eval", "--model", f"{tiny_model_path}+{tiny_clip_path}", "--intermediate", "m3it-vqa-v2",
+            "--targets", "xgqa,xvnli-text", "-l", "xgqa=en,de", "-l", "xvnli-text=en,ru", "--limit", "16",
+            "--modality-dropout", "image=0.5", "--hparam", "epochs=1", "--hparam", "max_length=32",
+            "--data", "local", "--device", "cpu", "--log-samples", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "English / non-English gap" in result.output
+    records = read_records(out / "results.jsonl")
+    run = next(r for r in records if r["type"] == "run")
+    multimodal = run["config"]["multimodal"]
+    assert multimodal["modality_dropout"] == {"image": 0.5, "text": 0.0, "mode": "remove"}
+    assert multimodal["contamination"]["dropped"] == 3  # the samples leak three xGQA test images
+    assert multimodal["multimodal_tasks"]["m3it-vqa-v2"]["images_dropped"] > 0
+    results = [r for r in records if r["type"] == "result"]
+    assert {(r["task"], r["language"]) for r in results} == {("xgqa", "en"), ("xgqa", "de"),
+                                                             ("xvnli-text", "en"), ("xvnli-text", "ru")}
+    xgqa = next(r for r in results if r["task"] == "xgqa")
+    assert xgqa["model_info"]["vision"]["tower"]["source"] == str(tiny_clip_path)
+    assert xgqa["train"]["intermediate"]["modality_dropout"]["image"] == 0.5
+    assert "text_only_accuracy" in xgqa["metrics"]
+    # the dropout setting is part of the key: another P trains another intermediate checkpoint
+    again = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "other"), "--modality-dropout", "image=0.4"])
+    assert again.exit_code == 0
+    other = next(r for r in read_records(tmp_path / "other" / "results.jsonl") if r["type"] == "result")
+    assert other["checkpoints"]["intermediate"]["key"] != xgqa["checkpoints"]["intermediate"]["key"]
+
+    report = CliRunner().invoke(cli, ["report", str(out), "--gap"])
+    assert report.exit_code == 0, report.output
+    assert "xgqa" in report.output and "de=" in report.output and "ru=" in report.output
+
+
+def test_weakness_rate_needs_parallel_ids():
+    from harness.results.gap import weakness_rate
+
+    english = {"a": True, "b": True, "c": False}
+    assert weakness_rate(english, {"a": False, "b": True, "c": False}, "x de") == pytest.approx(1 / 3)
+    with pytest.raises(HarnessError, match="no English counterpart.*parallel id"):
+        weakness_rate(english, {"a": True, "zz": False}, "x de")

@@ -117,9 +117,8 @@ class Preprocessing:
         image = Image.fromarray(pixels, "RGB")
         resample = getattr(Image.Resampling, _RESAMPLE.get(self.resample, "BICUBIC"))
         if self.shortest_edge:
-            scale = self.shortest_edge / min(image.size)
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, resample)
+            edge, long = self.shortest_edge, int(self.shortest_edge * max(image.size) / min(image.size))
+            image = image.resize((edge, long) if image.width <= image.height else (long, edge), resample)
         else:
             image = image.resize((self.width, self.height), resample)
         if self.crop or image.size != (self.width, self.height):

@@ -118,13 +118,16 @@ def render_gap(rows: list[GapRow], console) -> None:
     if not rows:
         console.print("no target has English and other-language results for the gap")
         return
-    table = Table(title="English / non-English gap (scores 0-100)")
-    for name in ("configuration", "target", "metric", "en", "others", "gap", "gap %", "reliance", "weakness (en right, l wrong)"):
-        table.add_column(name, justify="left" if name in ("configuration", "target", "metric") else "right")
+    table = Table(title="English / non-English gap (primary metric, 0-100)",
+                  caption="gap: en - mean(other languages); reliance: score - text-only score; "
+                          "weakness: % of parallel examples right in en, wrong in l")
+    for name in ("configuration", "target", "en", "others", "gap", "gap %", "reliance", "weakness"):
+        table.add_column(name, justify="left" if name in ("configuration", "target", "weakness") else "right",
+                         overflow="fold")
     for row in rows:
         relative = "" if row.relative is None else f"{100 * row.relative:.1f}"
         weakness = " ".join(f"{lang}={value:.1f}" for lang, value in row.weakness.items()) or "(no --log-samples)"
-        table.add_row(row.config, row.target, row.metric, f"{row.english:.1f}", f"{row.others:.1f}",
+        table.add_row(row.config, row.target, f"{row.english:.1f}", f"{row.others:.1f}",
                       f"{row.gap:+.1f}", relative, "" if row.reliance is None else f"{row.reliance:+.1f}", weakness)
     console.print(table)
 

@@ -95,7 +95,7 @@ def build_request(registry, options: dict[str, Any]):
         seed=options["seed"] if options.get("seed") is not None else 1,
         limit=options["limit"] if options.get("limit") is not None else (preset.limit if preset else None),
         data=options.get("data") or (preset.data if preset else "auto"),
-        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
+        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples") or (preset and preset.log_samples)),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
         save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),

@@ -60,6 +60,7 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "multi_task": (bool, False, None),
     "splits": (list, False, str),
     "modality_dropout": (str, False, None),
+    "log_samples": (bool, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
@@ -79,6 +80,7 @@ class Preset:
     multi_task: bool = False
     splits: list[str] = field(default_factory=list)
     modality_dropout: str = ""
+    log_samples: bool = False
     description: str = ""
 
 
