@@ -91,7 +91,7 @@ def test_checkpoint_keeps_a_plain_text_encoder_and_the_fusion_beside_it(fused, t
 
 
 def test_text_model_refuses_image_text_task(tiny_model):
-    from harness.formats.image_text import fused_encode
+    from harness.formats.image_text_classification import fused_encode
     with pytest.raises(HarnessError, match="vision tower"):
         fused_encode(tiny_model.encoder, {"input_ids": torch.ones(1, 3, dtype=torch.long)})
 
@@ -323,3 +323,34 @@ def test_weakness_rate_needs_parallel_ids():
     assert weakness_rate(english, {"a": False, "b": True, "c": False}, "x de") == pytest.approx(1 / 3)
     with pytest.raises(HarnessError, match="no English counterpart.*parallel id"):
         weakness_rate(english, {"a": True, "zz": False}, "x de")
+
+
+def test_retrieval_recall_both_directions():
+    from harness.metrics.recall import retrieval_recall
+
+    # 3 texts, 2 images; texts 0 and 1 describe image 0, text 2 image 1
+    similarity = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    metrics = retrieval_recall(similarity, [0, 0, 1], ks=(1, 2))
+    assert metrics["t2i_r1"] == pytest.approx(2 / 3) and metrics["t2i_r2"] == 1.0
+    assert metrics["i2t_r1"] == 0.5   # image 0's best text is 0 (right), image 1's is 1 (wrong)
+    assert metrics["i2t_r2"] == 1.0   # image 1: texts 1 then 2 -> hit at rank 2
+    assert metrics["mean_recall"] == pytest.approx(np.mean([2 / 3, 1.0, 0.5, 1.0]))
+
+
+def test_image_text_retrieval_trains_and_scores(fused, registry):
+    from harness.engine.training import train_model
+    from harness.formats import get_format
+    from harness.run.data import load_examples
+    from harness.spec.hparams import Hyperparams
+
+    task = registry.task("xflickrco")
+    train = load_examples(registry.plugins, task, "train", "en", source="local", limit=32)
+    test = load_examples(registry.plugins, task, "test", "en", source="local")
+    stats = train_model(fused, [task], {task.name: train}, Hyperparams(learning_rate=1e-3, epochs=1, batch_size=16,
+                                                                       max_length=32), seed=1)
+    assert stats["final_loss"] is not None and np.isfinite(stats["final_loss"])
+    output = get_format(task.format).evaluate(fused, task, test, "en", Hyperparams(max_length=32))
+    assert set(output.metrics) == {f"{d}_r{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)} | {"mean_recall"}
+    assert all(0.0 <= v <= 1.0 for v in output.metrics.values())
+    assert output.metrics["t2i_r10"] >= output.metrics["t2i_r1"]
+    assert len(output.predictions) == len(test) and output.golds[0] == output.golds[0][:16]
