@@ -1,7 +1,13 @@
 """Tatoeba (XTREME): English sentences retrieve their translation among the other language's.
 
 Hub: ``google/xtreme``, config ``tatoeba.<iso 639-3>`` (one ``validation`` split, columns
-source_sentence = the non-English side, target_sentence = English, source_lang, target_lang).
+source_sentence = the non-English side, target_sentence = English, source_lang, target_lang), in
+the order of LASER's ``tatoeba.<xxx>-eng.*`` files.
+
+XTREME's ``tatoeba_preprocess`` writes the English side sorted (stripped lines, code-point order,
+stable) and keeps the other side as it is; a submission answers the English lines in that order
+with indices into the other side, and the hidden labels are the sorted lines' original indices. So
+the per-example predictions (and ``harness export-xtreme``) come in that sorted order.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ class Tatoeba(Task):
     name = "tatoeba"
     format = "retrieval"
     retrieval = "search"
+    query_order = "sorted"
 
     def to_example(self, row, split, language):
         # hub rows keep the files' trailing newlines

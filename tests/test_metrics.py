@@ -1,12 +1,10 @@
 """Metrics against hand-computed values (the arithmetic is in the comments)."""
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
-from harness.metrics import (accuracy, bucc_scores, mlqa_em_f1, mlqa_mixed_segmentation,
-                             mlqa_normalize_answer, normalize_answer, qa_score, seqeval_scores,
+from harness.metrics import (accuracy, bucc_scores, mewslix_mrr, mlqa_em_f1, mlqa_mixed_segmentation,
+                             mlqa_normalize_answer, normalize_answer, qa_score, seqeval_chunks, seqeval_scores,
                              squad_em_f1, token_accuracy)
 
 
@@ -40,32 +38,44 @@ def test_seqeval_ner_non_strict():
     assert scores["f1"] == pytest.approx(2 / 3)
 
 
-def test_seqeval_pos_tags_without_prefix_use_legacy_chunking():
-    # seqeval reads "NOUN" as chunk tag "N" of type "OUN": consecutive equal tags form ONE chunk.
-    # gold NOUN NOUN VERB DET -> (OUN,0,1) (ERB,2,2) (ET,3,3)
-    # pred NOUN VERB VERB DET -> (OUN,0,0) (ERB,1,2) (ET,3,3)  -> 1 correct: P = R = F1 = 1/3
+def test_seqeval_pos_tags_chunk_as_seqeval_0_0_12():
+    # The first letter is the chunk tag, the whole tag the type: a run of one tag is ONE chunk.
+    # gold NOUN NOUN VERB DET -> (NOUN,0,1) (VERB,2,2) (DET,3,3)
+    # pred NOUN VERB VERB DET -> (NOUN,0,0) (VERB,1,2) (DET,3,3)  -> 1 correct: P = R = F1 = 1/3
     # (token accuracy would be 3/4)
     scores = seqeval_scores([["NOUN", "NOUN", "VERB", "DET"]], [["NOUN", "VERB", "VERB", "DET"]])
     assert scores == pytest.approx({"f1": 1 / 3, "precision": 1 / 3, "recall": 1 / 3})
+    assert seqeval_chunks([["X", "X", "INTJ"], ["SYM", "SYM"]]) == [("X", 0, 1), ("INTJ", 2, 2),
+                                                                  ("SYM", 4, 4), ("SYM", 5, 5)]
 
 
-def test_seqeval_pos_prefix_letters_b_i_s_are_read_as_bio():
-    # CCONJ -> tag "C", type "CONJ"; SCONJ -> tag "S" (a single-token chunk), type "CONJ".
-    # gold CCONJ SCONJ: the S restarts the chunk without closing the C one -> only (CONJ,1,1)
-    # pred SCONJ SCONJ: (CONJ,0,0) (CONJ,1,1)  -> 1 correct: P = 1/2, R = 1/1, F1 = 2/3
+def test_seqeval_cconj_sconj_confusion_is_an_error():
+    # seqeval >= 1.0 takes tag[1:] as the type, so CCONJ and SCONJ were both "CONJ" and this
+    # confusion counted as correct; 0.0.12 (XTREME's and jiant's numbers) keeps them apart.
+    # gold (CCONJ,0,0) (SCONJ,1,1); pred (SCONJ,0,0) (SCONJ,1,1): 1 of 2 right
     scores = seqeval_scores([["CCONJ", "SCONJ"]], [["SCONJ", "SCONJ"]])
-    assert scores["precision"] == pytest.approx(0.5)
-    assert scores["recall"] == pytest.approx(1.0)
-    assert scores["f1"] == pytest.approx(2 / 3)
+    assert scores == pytest.approx({"f1": 0.5, "precision": 0.5, "recall": 0.5})
+    # X alone is a chunk (seqeval >= 1.0 gives it no type and drops it)
+    assert seqeval_scores([["X", "NOUN"]], [["X", "VERB"]]) == pytest.approx({"f1": 0.5, "precision": 0.5,
+                                                                              "recall": 0.5})
 
 
-def test_seqeval_no_predicted_entities_scores_zero_silently():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")   # seqeval's warnings must not leak
-        scores = seqeval_scores([["B-PER", "O"]], [["O", "O"]])
-        assert scores == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
-        seqeval_scores([["NOUN"]], [["VERB"]])
-    assert seqeval_scores([], []) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+def test_seqeval_iob2_and_offsets_over_the_corpus():
+    # sentences are joined with an "O" after each: offsets run over the corpus; I- opens a chunk
+    assert seqeval_chunks([["B-PER", "I-PER"], ["I-LOC", "O", "B-ORG"]]) == [
+        ("PER", 0, 1), ("LOC", 3, 3), ("ORG", 5, 5)]
+    assert seqeval_chunks([["I-PER", "I-PER", "B-PER", "E-PER", "S-LOC"]]) == [
+        ("PER", 0, 1), ("PER", 2, 3), ("LOC", 4, 4)]
+
+
+def test_seqeval_scores_keep_the_official_types():
+    # nothing predicted: precision is the int 0 (no division), F1 the int 0 -> a report prints 0
+    scores = seqeval_scores([["B-PER", "O"]], [["O", "O"]])
+    assert scores == {"f1": 0, "precision": 0, "recall": 0.0}
+    assert type(scores["f1"]) is int and type(scores["recall"]) is float
+    assert seqeval_scores([], []) == {"f1": 0, "precision": 0, "recall": 0}
+    with pytest.raises(ValueError, match="empty tag"):
+        seqeval_scores([["O", ""]], [["O", "O"]])
 
 
 def test_seqeval_length_mismatch():
@@ -179,3 +189,15 @@ def test_mlqa_unknown_language():
         mlqa_em_f1({"q": ["x"]}, {"q": "x"}, "fr")
     with pytest.raises(ValueError):
         mlqa_normalize_answer("x", "ja")
+
+
+# ----------------------------------------------------------------------------- Mewsli-X
+def test_mewslix_mrr():
+    # k = 20: a and c gold at rank 2 -> 1/2 each; b: the first match counts, gold stripped -> 1;
+    # d: unpredicted -> 0; the prediction for "zz" (no gold) is ignored -> (0.5 + 1 + 0.5 + 0) / 4
+    # k = 1: rank 2 is beyond k -> only b counts -> 1 / 4
+    golds = {"a": ["Q1"], "b": [" Q2 "], "c": ["Q3"], "d": ["Q4"]}
+    predictions = {"a": ["Q9", "Q1"], "b": ["Q2", "Q2"], "c": ["Q8", "Q3"], "zz": ["Q5"]}
+    assert mewslix_mrr(golds, predictions, k=1) == pytest.approx(1 / 4)
+    assert mewslix_mrr(golds, predictions) == pytest.approx(2 / 4)
+    assert mewslix_mrr({}, predictions) == 0.0

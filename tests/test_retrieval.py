@@ -178,7 +178,9 @@ def test_bucc_f1_and_tatoeba_accuracy_hand_checked():
 # ---------------------------------------------------------------------------------------------- encoding
 
 def test_default_layer():
-    assert [default_layer(n) for n in (24, 12, 6, 2)] == [14, 7, 4, 1]
+    # 12 blocks: XTREME's hidden_states[8] (mBERT, XLM-R base); 24: hidden_states[14] (XTREME's Tatoeba
+    # script for XLM-R large, jiant); other depths keep the relative depth of 14 of 24
+    assert [default_layer(n) for n in (24, 12, 6, 2)] == [14, 8, 4, 1]
 
 
 SENTENCES = ["The cat sat on the mat .", "Paris is the capital of France . Berlin is the capital of Germany .",
@@ -249,6 +251,118 @@ def test_tatoeba_maps_every_language_to_a_hub_config(registry):
     assert example == {"source": "Hallo.", "target": "Hello."}
 
 
+def test_tatoeba_export_of_a_perfect_model_scores_100_against_xtreme_order_labels(registry, tmp_path,
+                                                                                  monkeypatch):
+    """XTREME's tatoeba_preprocess sorts the English side (stable) and the hidden labels give, per
+    sorted English line, the index of its translation in the unsorted other side. A perfect model's
+    export must score 100 against labels built that way (in hub order it scored ~0)."""
+    import json
+    import types
+
+    import harness.formats.retrieval as retrieval_format
+    from harness.formats import get_format
+    from harness.spec.hparams import Hyperparams
+    from harness.xtreme import export_predictions, score_file
+
+    task = registry.task("tatoeba")
+    examples = load(registry, task, "test", "de")
+    english = [e["target"] for e in examples]
+    assert english != sorted(english)                   # the hub order is not XTREME's
+    pair = {text: i for i, e in enumerate(examples) for text in (e["source"], e["target"])}
+
+    def perfect(model, tokenizer, sentences, stats, **_):   # both sides of pair i embed as e_i
+        stats["batch_seconds"] = [0.0]
+        return np.eye(len(examples), dtype=np.float32)[[pair[s] for s in sentences]]
+
+    monkeypatch.setattr(retrieval_format, "encode", perfect)
+    model = types.SimpleNamespace(num_layers=2, tokenizer=None, device=torch.device("cpu"))
+    out = get_format("retrieval").evaluate(model, task, examples, "de", Hyperparams())
+    log = tmp_path / "samples" / "tatoeba" / "test-de.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(json.dumps({"id": i, "prediction": p, "gold": g}) + "\n"
+                           for i, p, g in zip(out.ids, out.predictions, out.golds)), "utf-8")
+    export_predictions(tmp_path / "samples", tmp_path / "sub", with_labels_dir=tmp_path / "labels")
+
+    xtreme_labels = tmp_path / "xtreme" / "test-de.tsv"
+    xtreme_labels.parent.mkdir()
+    xtreme_labels.write_text("".join(f"{i}\n" for i in sorted(range(len(english)), key=english.__getitem__)))
+    assert score_file(tmp_path / "sub" / "tatoeba" / "test-de.tsv", xtreme_labels, "tatoeba", "de") == {
+        "accuracy": 100.0}
+    assert (tmp_path / "labels" / "tatoeba" / "test-de.tsv").read_text() == xtreme_labels.read_text()
+    assert out.metrics["accuracy"] == 1.0
+
+
+def _bucc_examples(source_lines, target_lines, gold=()):
+    rows = [{"id": f"de-{n}", "side": "source", "text": t} for n, t in enumerate(source_lines, 1)]
+    rows += [{"id": f"en-{n}", "side": "target", "text": t} for n, t in enumerate(target_lines, 1)]
+    return rows + [{"id": f"gold:{s}:{t}", "side": "gold", "source_id": s, "target_id": t} for s, t in gold]
+
+
+#: translations share a direction; "bird" is orthogonal to everything
+MEANING = {"Hund": 0, "dog": 0, "Katze": 1, "cat": 1, "Maus": 2, "mouse": 2, "bird": 3}
+
+
+def _recording_embed(calls):
+    def embed(sentences):
+        calls.append(list(sentences))
+        return np.eye(4, dtype=np.float32)[[MEANING[s] for s in sentences]]
+    return embed
+
+
+BUCC_SOURCE = ["Hund", "Hund ", "Katze", "Katze", "Maus"]   # a whitespace variant, an exact repeat
+BUCC_TARGET = ["dog", "cat", "mouse", "bird"]
+
+
+def test_bucc_xtreme_protocol_embeds_every_line_and_drops_repeated_sentences():
+    from harness.formats.retrieval import _candidates
+
+    calls = []
+    settings = {"k": 4, "margin": "ratio", "mode": "max"}
+    candidates, _ = _candidates(_recording_embed(calls), _bucc_examples(BUCC_SOURCE, BUCC_TARGET), settings)
+    # XTREME embeds every line; LASER's text_load_unify merges only exact repeats of a line, so
+    # "Hund " is a point of its own (embedded from its stripped text)
+    assert calls == [["Hund", "Hund", "Katze", "Maus"], BUCC_TARGET]
+    # read_sent2id: a (stripped) sentence on two lines has no id, so only Maus-mouse is a candidate
+    assert [(s, t) for s, t, _ in candidates] == [("de-5", "en-3")]
+
+
+def test_bucc_jiant_protocol_merges_sentences_and_keeps_every_id_pair():
+    from harness.formats.retrieval import _candidates
+
+    calls = []
+    settings = {"k": 4, "margin": "ratio", "mode": "max"}
+    candidates, _ = _candidates(_recording_embed(calls), _bucc_examples(BUCC_SOURCE, BUCC_TARGET), settings,
+                                "jiant")
+    assert calls == [["Hund", "Katze", "Maus"], BUCC_TARGET]          # one point per stripped text
+    assert sorted((s, t) for s, t, _ in candidates) == [("de-1", "en-1"), ("de-2", "en-1"), ("de-3", "en-2"),
+                                                         ("de-4", "en-2"), ("de-5", "en-3")]
+
+
+def test_mining_ties_are_broken_by_line_order():
+    # two identical source points tie for the same target in both directions: the forward pair of
+    # the first line comes first and takes the target; the second line gets nothing
+    x = np.eye(3, dtype=np.float32)[[0, 0, 1]]
+    y = np.eye(3, dtype=np.float32)[[0, 1]]
+    for backend in ("faiss", "torch"):
+        first, second = mine(x, y, k=2, backend=backend), mine(x[::-1].copy(), y, k=2, backend=backend)
+        assert {(i, j) for i, j, _ in first} == {(0, 0), (2, 1)}
+        assert {(i, j) for i, j, _ in second} == {(0, 1), (1, 0)}     # reversed lines: line 1 takes it
+
+
+def test_bucc_protocol_option_and_jiant_split(registry):
+    task = registry.task("bucc")
+    jiant = type(task)()
+    jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
+    files = {path for path, _, _ in jiant.local_rows("test", "de")}
+    assert all(".sample." in f for f in files) and len(files) == 3          # jiant reports on sample
+    assert {path for path, _, _ in task.local_rows("test", "de")} == {f.replace(".sample.", ".training.")
+                                                                       for f in files}
+    broken = type(task)()
+    broken.spec = dataclasses.replace(task.spec, options={"protocol": "laser"})
+    with pytest.raises(DataError, match="protocol must be one of xtreme, jiant"):
+        list(broken.local_rows("test", "de"))
+
+
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
     from harness.engine.modeling import load_pretrained
@@ -262,7 +376,7 @@ def test_retrieval_format_tatoeba_on_samples(registry, minilm):
     examples = load(registry, task, "test", "de")
     out = get_format("retrieval").evaluate(minilm, task, examples, "de", Hyperparams())
     assert len(out.predictions) == len(out.golds) == len(out.ids) == len(examples) == 30
-    assert out.golds == list(range(30))
+    assert out.golds == sorted(range(30), key=lambda i: examples[i]["target"])     # XTREME's order
     assert out.metrics["accuracy"] == tatoeba_accuracy(out.predictions, out.golds)
     assert out.metrics["accuracy"] >= 4 / 30 and out.metrics["accuracy_reverse"] >= 3 / 30   # chance: 1/30
     assert out.stats["layer"] == 4 and out.stats["examples_per_s"] > 0 and out.stats["peak_host_mb"] > 0
@@ -287,3 +401,54 @@ def test_retrieval_format_bucc_on_samples(registry, minilm):
     # tuning on the evaluated split itself can only fit it at least as well
     own = fmt.evaluate(minilm, task, examples, "fr", Hyperparams())
     assert own.stats["threshold_from_dev"] == 0.0 and own.metrics["f1"] >= out.metrics["f1"]
+    # jiant's protocol: the test result is the sample split, with the threshold tuned on its own gold
+    jiant = type(task)()
+    jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
+    sample = load(registry, jiant, "test", "fr")
+    assert sample == load(registry, task, "dev", "fr")
+    paper = fmt.evaluate(minilm, jiant, sample, "fr", Hyperparams(), split="test",
+                         load=lambda split: pytest.fail("jiant tunes on the evaluated gold"))
+    dev = fmt.evaluate(minilm, task, sample, "fr", Hyperparams(), split="dev")
+    assert paper.stats["threshold_from_dev"] == 0.0 and paper.metrics == dev.metrics
+
+
+def test_bucc_protocol_is_in_every_result_and_its_key(tiny_model_path, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.commands import cli
+    from harness.results.records import read_records
+
+    def run(*extra):
+        result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
+                                          "--data", "local", "--device", "cpu", "-o", str(tmp_path), *extra])
+        assert result.exit_code == 0, result.output
+        return [r for r in read_records(tmp_path / "results.jsonl") if r["type"] == "result"]
+
+    (default,) = run()
+    assert default["options"]["protocol"] == "xtreme"
+    records = run("--task-option", "bucc.protocol=jiant")          # another protocol: recomputed
+    assert [r["options"]["protocol"] for r in records] == ["xtreme", "jiant"]
+    assert records[0]["key"] != records[1]["key"]
+    assert len(run("--task-option", "bucc.protocol=jiant")) == 2   # the same one: reused
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc",
+                                      "--task-option", "tatoeba.protocol=jiant", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "options given for 'tatoeba'" in result.output
+
+
+def test_paper_preset_scores_bucc_as_jiant(registry):
+    from harness.run.request import build_request
+
+    request = build_request(registry, {"preset": "paper"})
+    assert request.task_options == {"bucc": {"protocol": "jiant"}}
+    assert build_request(registry, {"preset": "paper", "targets": "xnli"}).task_options == {}
+    assert registry.task("bucc").spec.options["protocol"] == "xtreme"       # the default elsewhere
+
+
+def test_preset_task_options_must_be_mappings(tmp_path):
+    from harness.errors import ConfigError
+    from harness.spec.config import load_task_config
+
+    bad = tmp_path / "tasks.yaml"
+    bad.write_text("presets:\n  paper:\n    options: {bucc: jiant}\n")
+    with pytest.raises(ConfigError, match="presets.paper.options.bucc: expected a mapping"):
+        load_task_config((bad,))

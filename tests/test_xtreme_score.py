@@ -12,6 +12,30 @@ from harness.xtreme import (XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, export_predi
 
 DATA = Path(__file__).parent / "data" / "xtreme_submission"
 PRED, LABELS, FILES = DATA / "predictions", DATA / "labels", DATA / "files"
+MOCK = Path(__file__).parent / "data" / "xtreme_mock"              # XTREME's mock_test_data
+GENERATED = Path(__file__).parent / "data" / "xtreme_generated"    # scripts/xtreme_reference_fixture.py
+
+# XTREME's evaluate_test.py: the per-task averages its scorer must give on the mock data (compared
+# with assertEqual, so digit for digit); the XTREME-R entries are the tasks that test keeps active
+EVALUATE_TEST_XTREME = {
+    "pawsx": {"avg_accuracy": 51.42857142857143},
+    "xnli": {"avg_accuracy": 30.666666666666668},
+    "panx": {"avg_f1": 57.50793650793652, "avg_precision": 54.729166666666664,
+             "avg_recall": 62.750000000000014},
+    "udpos": {"avg_f1": 70.21746048354693, "avg_precision": 71.02232625883823,
+              "avg_recall": 69.54982073976082},
+    "bucc2018": {"avg_f1": 55.0, "avg_precision": 55.0, "avg_recall": 55.0},
+    "tatoeba": {"avg_accuracy": 53.611111111111114},
+    "xquad": {"avg_exact_match": 77.27272727272727, "avg_f1": 79.9586776859504},
+    "mlqa": {"avg_exact_match": 57.142857142857146, "avg_f1": 81.76870748299321},
+    "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223},
+}
+EVALUATE_TEST_XTREME_R = {
+    "xnli": {"avg_accuracy": 30.666666666666668},
+    "mewslix": {"avg_map@20": 14.39025156130419},
+    "mlqa": {"avg_exact_match": 57.142857142857146, "avg_f1": 81.76870748299321},
+    "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223},
+}
 
 
 def test_tables_match_the_official_script():
@@ -21,6 +45,72 @@ def test_tables_match_the_official_script():
     assert XTREME_TASK2LANGS["bucc2018"] == ["de", "fr", "ru", "zh"]
     assert "pawsx" not in XTREME_R_TASK2LANGS and "bucc2018" not in XTREME_R_TASK2LANGS
     assert XTREME_R_TASK2LANGS["xquad"][-1] == "ro" and len(XTREME_R_TASK2LANGS["xcopa"]) == 11
+
+
+@pytest.mark.parametrize("table, expected", [(XTREME_TASK2LANGS, EVALUATE_TEST_XTREME),
+                                             (XTREME_R_TASK2LANGS, EVALUATE_TEST_XTREME_R)])
+def test_mock_data_gives_every_number_of_evaluate_test(table, expected):
+    """The loop of evaluate_test.py: per-language scores, then a left-to-right mean per metric."""
+    for task, averages in expected.items():
+        scores: dict = {}
+        for lg in table[task]:
+            suffix = "json" if task in ("xquad", "mlqa", "tydiqa", "mewslix") else "tsv"
+            name = f"{task}/test-{lg}.{suffix}"
+            for metric, value in score_file(MOCK / "predictions" / name, MOCK / "labels" / name, task, lg).items():
+                scores.setdefault(metric, {})[lg] = value
+        assert {f"avg_{m}": sum(v.values()) / len(v) for m, v in scores.items()} == averages, task
+
+
+def _assert_same_report(ours, official, path="report"):
+    """Same keys in the same order, same value types, equal values; all_task to 1e-12 (the official
+    script sums it in string-hash order, the harness in table order)."""
+    if isinstance(official, dict):
+        assert list(ours) == list(official), path
+        for key in official:
+            _assert_same_report(ours[key], official[key], f"{path}.{key}")
+    elif path == "report.all_task":
+        assert ours == pytest.approx(official, abs=1e-12)
+    else:
+        assert (ours, type(ours)) == (official, type(official)), path
+
+
+def _covered_labels(tmp_path, version):
+    """The label folder the official reports were made with (for XTREME-R: only the tasks whose every
+    language the mock data holds)."""
+    if version == "xtreme":
+        return MOCK / "labels"
+    for task in ("xnli", "mewslix", "mlqa", "tydiqa"):
+        shutil.copytree(MOCK / "labels" / task, tmp_path / "labels" / task)
+    return tmp_path / "labels"
+
+
+@pytest.mark.parametrize("version", ["xtreme", "xtreme-r"])
+@pytest.mark.parametrize("submission", [MOCK, GENERATED / "perturbed", GENERATED / "random"],
+                         ids=["mock", "perturbed", "random"])
+def test_harness_score_reproduces_the_official_report(tmp_path, submission, version):
+    from click.testing import CliRunner
+
+    from harness.commands import cli
+
+    output = tmp_path / "scores.json"
+    result = CliRunner().invoke(cli, ["score", "--predictions", str(submission / "predictions"),
+                                      "--labels", str(_covered_labels(tmp_path, version)),
+                                      "--version", version, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    official = json.loads((submission / f"official-{version}.json").read_text())
+    _assert_same_report(json.loads(output.read_text()), official)
+
+
+def test_all_task_does_not_depend_on_the_hash_seed():
+    import subprocess
+    import sys
+
+    code = ("from harness.xtreme import score_folder; "
+            f"print(repr(score_folder({str(MOCK / 'predictions')!r}, {str(MOCK / 'labels')!r})['all_task']))")
+    values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
+              for seed in range(4)}
+    assert values == {"62.17319850507248"}      # summed in table order
 
 
 def test_score_folder_xtreme_hand_values():
@@ -97,6 +187,15 @@ def test_example_count_mismatch_raises(tmp_path):
         score_folder(tmp_path / "sub" / "predictions", tmp_path / "sub" / "labels")
 
 
+def test_tagging_sentence_length_mismatch_names_file_and_sentence(tmp_path):
+    # the official scorer does not check it: a shorter sentence would shift every later chunk
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("NOUN\nVERB\n\nDET\n")
+    (tmp_path / "predictions.tsv").write_text("NOUN\n\nDET\n")
+    with pytest.raises(ValueError, match=r"predictions.tsv: sentence 1: 1 predicted tags for 2 gold tags"):
+        score_file(tmp_path / "predictions.tsv", labels, "udpos", "en")
+
+
 def test_write_report_round_trip(tmp_path):
     report = score_folder(PRED, LABELS)
     write_report(report, tmp_path / "out" / "scores.json")
@@ -109,11 +208,11 @@ def test_tag_files():
     # panx: gold PER(0,1) LOC(3,3) | ORG; pred PER(0,1) ORG(3,3) | ORG -> 2/3 everywhere
     panx = score_file(FILES / "panx-predictions.tsv", FILES / "panx-labels.tsv", "panx", "en")
     assert panx == pytest.approx({"f1": 200 / 3, "precision": 200 / 3, "recall": 200 / 3})
-    # udpos (seqeval's chunking of un-prefixed tags): gold (OUN,0,1) (ERB,2,2) (ET,3,3) | (CONJ,6,6);
-    # pred (OUN,0,0) (ERB,1,2) (ET,3,3) | (CONJ,5,5) (CONJ,6,6): 2 right, 5 predicted, 4 gold
-    # -> P = 40, R = 50, F1 = 2*.4*.5/.9 = 44.44
+    # udpos (seqeval 0.0.12: the whole tag is the type): gold (NOUN,0,1) (VERB,2,2) (DET,3,3) |
+    # (CCONJ,5,5) (SCONJ,6,6); pred (NOUN,0,0) (VERB,1,2) (DET,3,3) | (SCONJ,5,5) (SCONJ,6,6):
+    # 2 right of 5 and 5 -> 40 everywhere (seqeval >= 1.0 merges CCONJ/SCONJ: 2 of 5 and 4)
     udpos = score_file(FILES / "udpos-predictions.tsv", FILES / "udpos-labels.tsv", "udpos", "en")
-    assert udpos == pytest.approx({"f1": 400 / 9, "precision": 40.0, "recall": 50.0})
+    assert udpos == pytest.approx({"f1": 40.0, "precision": 40.0, "recall": 40.0})
 
 
 def test_official_mlqa_mock_numbers(tmp_path):
@@ -233,7 +332,7 @@ def test_export_predictions_round_trip(tmp_path):
 
     assert score("xnli", "de", "tsv") == {"accuracy": 50.0}
     assert score("tatoeba", "fr", "tsv") == {"accuracy": 50.0}
-    # udpos: gold (OUN,0,0) (ERB,1,1) | (ET,3,3) (DJ,4,4); pred ... (OUN,4,4): 3 right of 4 -> 75
+    # udpos: gold (NOUN,0,0) (VERB,1,1) | (DET,3,3) (ADJ,4,4); pred ... (NOUN,4,4): 3 right of 4 -> 75
     assert score("udpos", "en", "tsv") == pytest.approx({"f1": 75.0, "precision": 75.0, "recall": 75.0})
     # mlqa de: q1 "Hund" = "der Hund" -> EM 1, F1 1; q2 wrong -> 50 / 50
     assert score("mlqa", "de", "json") == {"exact_match": 50.0, "f1": 50.0}
@@ -259,3 +358,21 @@ def test_export_several_configurations_needs_a_choice(tmp_path):
     assert export_predictions(tmp_path / "run", tmp_path / "sub", config="mnli-bbbb") == {"xnli": ["en"]}
     with pytest.raises(FileNotFoundError):
         export_predictions(tmp_path / "nothing", tmp_path / "sub")
+
+
+def test_export_cli_writes_the_bucc_gold_of_the_exported_split(tiny_model_path, tmp_path):
+    """XTREME's BUCC test labels are the `training` gold; the labels used to come from `sample`."""
+    from click.testing import CliRunner
+
+    from harness.commands import cli
+    from harness.spec.config import builtin_plugins_dir
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
+                                      "--data", "local", "--device", "cpu", "--log-samples", "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["export-xtreme", str(run), str(tmp_path / "sub"),
+                                      "--labels-dir", str(tmp_path / "labels")])
+    assert result.exit_code == 0, result.output
+    gold = (builtin_plugins_dir() / "samples" / "bucc" / "de-en.training.gold").read_text().splitlines()
+    assert (tmp_path / "labels" / "bucc2018" / "test-de.tsv").read_text().splitlines() == gold

@@ -1,6 +1,7 @@
 """``harness export-xtreme``: a run's logged predictions in the leaderboard layout."""
 from __future__ import annotations
 
+from functools import partial
 
 import click
 
@@ -15,16 +16,18 @@ from harness.errors import HarnessError
               help="Also write the gold labels in the same layout (for `harness score`).")
 @click.option("--config", default=None, help="Which configuration of the run (samples/<config>) to export.")
 @click.option("--split", default="test", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="As for `harness eval`: where BUCC's gold pairs are read for --labels-dir.")
 @common_options
 def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None, config: str | None,
-                   split: str) -> None:
+                   split: str, data_dir: str | None) -> None:
     """Write a run's predictions (logged with --log-samples) in the XTREME submission layout."""
     from harness.xtreme import export_predictions
 
-    bucc_gold = None
-    if labels_dir:
-        bucc = env.registry().tasks.get("bucc")
-        bucc_gold = str(bucc.spec.local) if bucc is not None and bucc.spec.local else None
+    bucc = env.registry(data_dir).tasks.get("bucc") if labels_dir else None
+    # BUCC's gold is not in the logs: read it for the split the predictions came from
+    bucc_gold = (partial(bucc.gold_pairs, split)
+                 if bucc is not None and bucc.spec.local and hasattr(bucc, "gold_pairs") else None)
     try:
         written = export_predictions(run_dir, out_dir, with_labels_dir=labels_dir, split=split,
                                      bucc_gold=bucc_gold, config=config)

@@ -70,6 +70,8 @@ RUN_OPTIONS = [
     click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold)."),
     click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter."),
     click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE"),
+    click.option("--task-option", "task_options", multiple=True, metavar="TASK.KEY=VALUE",
+                 help="Override a target's format option from tasks.yaml (e.g. bucc.protocol=jiant)."),
     click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
                   help="Train on a deterministic fraction of the intermediate data."),
     click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional)."),

@@ -18,14 +18,26 @@ _TRUNCATABLE = {"bert": "encoder.layer", "roberta": "encoder.layer", "xlm-robert
                 "camembert": "encoder.layer", "electra": "encoder.layer", "distilbert": "transformer.layer"}
 
 
+#: the retrieval layer of the reference setups, as an index into ``hidden_states`` (0 = embeddings)
+REFERENCE_LAYERS = {
+    # XTREME (scripts/run_tatoeba.sh, run_bucc2018.sh) for mBERT and XLM-R base: ``--specific_layer 7``
+    # over the last 12 of ``hidden_states`` = ``hidden_states[8]``, the output of block 8 of 12
+    12: 8,
+    # XTREME's Tatoeba script for XLM-R large (``--specific_layer 13`` of the last 24) and jiant's
+    # X-STILTs retrieval setup: ``hidden_states[14]``, the output of block 14 of 24
+    24: 14,
+}
+
+
 def default_layer(num_layers: int) -> int:
     """Hidden layer pooled for retrieval, as an index into ``hidden_states`` (0 = embedding output).
 
-    The X-STILTs/XTREME protocol uses layer 14 of XLM-R large's 24 (XTREME's
-    ``--specific_layer 13`` over the 24 block outputs, i.e. ``hidden_states[14]``); other depths keep
-    the same relative depth: ``round(num_layers * 14 / 24)`` = 7 for 12 layers, 4 for 6. (XTREME's own
-    mBERT runs use ``hidden_states[8]``; set ``options.layer`` in tasks.yaml to reproduce that.)
+    12 and 24 blocks: the reference layer (:data:`REFERENCE_LAYERS`: 8 and 14). Other depths have no
+    reference; they keep the 24-layer rule's relative depth, ``round(num_layers * 14 / 24)``
+    (4 for 6 blocks, 1 for 2). A task's ``options.layer`` overrides the default.
     """
+    if num_layers in REFERENCE_LAYERS:
+        return REFERENCE_LAYERS[num_layers]
     return int(round(num_layers * 14 / 24))
 
 

@@ -5,16 +5,32 @@ Two protocols; a task picks one with its ``retrieval`` class attribute (or ``opt
 * ``search`` (Tatoeba): examples are aligned pairs ``{id, source, target}`` (source = the
   non-English side). As XTREME's ``similarity_search``, every English sentence queries the
   non-English sentences; ``accuracy`` = top-1 accuracy, ``accuracy_reverse`` the other direction.
-* ``mine`` (BUCC): examples are sentences ``{id, side: "source"|"target", text}`` and gold links
-  ``{id, side: "gold", source_id, target_id}``. Bitexts are mined with the margin criterion
-  (options ``k``, ``margin``, ``mining``), the score threshold is tuned on the dev split (loaded
-  through the ``load`` callable the pipeline passes) and applied to the evaluated split.
+  A prediction is the index of the retrieved sentence among the sources in their given order; the
+  gold is the query's own index. Rows come out in the order of the query file, ``query_order``
+  (task attribute or option): ``given``, or ``sorted`` by query text (code points, stable), the
+  order of XTREME's Tatoeba test files, whose hidden labels follow it.
+* ``mine`` (BUCC): examples are sentences ``{id, side: "source"|"target", text}`` (``text`` as the
+  line holds it) and gold links ``{id, side: "gold", source_id, target_id}``. Bitexts are mined
+  with the margin criterion (options ``k``, ``margin``, ``mining``; see ``_candidates`` for which
+  lines are points and how mined sentences map back to ids), the pairs scoring at least a threshold
+  are predicted. ``options.protocol`` picks where the threshold comes from:
+
+  - ``xtreme`` (default, XTREME): tuned on the dev split (BUCC's ``sample``, loaded through the
+    ``load`` callable the pipeline passes) and applied to the evaluated split (``training`` for test).
+  - ``jiant`` (jiant, the X-STILTs paper's code): tuned on the evaluated split's own gold; the BUCC
+    plugin then reads ``sample`` for both splits, as jiant reports BUCC on it.
+
+  Ties are broken the same way every time: k-NN neighbours of equal similarity by index, mined
+  pairs of equal score in the order forward (by source line) then backward (by target line), the
+  threshold sweep in that candidate order (the first best F1 wins), and every pair scoring exactly
+  the threshold is extracted.
 
 Options shared by both: ``layer`` (hidden_states index; default :func:`~harness.engine.encoding.default_layer`).
 Metrics are fractions in [0, 1].
 """
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -28,6 +44,16 @@ from harness.engine.retrieval import bucc_f1, knn, mine, optimize_threshold, tat
 from harness.formats.base import EvalOutput, Format, register_format
 
 SIDES = ("source", "target", "gold")
+PROTOCOLS = ("xtreme", "jiant")
+
+
+def _choice(task, name: str, allowed: tuple[str, ...], default: str | None) -> str:
+    """The task's ``options.<name>``, else ``default``; a DataError unless one of ``allowed``."""
+    value = task.spec.options.get(name) or default
+    if value not in allowed:
+        raise DataError(f"task '{task.name}': options.{name} must be one of {', '.join(allowed)} "
+                        f"(got {value!r})", field=f"options.{name}")
+    return value
 
 
 class Retrieval(Format):
@@ -37,11 +63,16 @@ class Retrieval(Format):
 
     @staticmethod
     def mode(task) -> str:
-        mode = task.spec.options.get("mode") or getattr(task, "retrieval", None)
-        if mode not in ("search", "mine"):
-            raise DataError(f"task '{task.name}' must choose retrieval mode 'search' or 'mine' "
-                            f"(got {mode!r})", field="options.mode")
-        return mode
+        return _choice(task, "mode", ("search", "mine"), getattr(task, "retrieval", None))
+
+    @staticmethod
+    def query_order(task) -> str:
+        return _choice(task, "query_order", ("given", "sorted"), getattr(task, "query_order", "given"))
+
+    @staticmethod
+    def protocol(task) -> str:
+        """BUCC protocol: ``xtreme`` (default) or ``jiant``; see the module docstring."""
+        return _choice(task, "protocol", PROTOCOLS, "xtreme")
 
     def check(self, example, task):
         super().check(example, task)
@@ -79,9 +110,9 @@ class Retrieval(Format):
         start = time.perf_counter()
         with peak_memory(model.device) as memory:
             if self.mode(task) == "search":
-                output = self._search(embed, examples)
+                output = self._search(embed, examples, self.query_order(task))
             else:
-                output = self._mine(embed, examples, options, context)
+                output = self._mine(embed, examples, task, context)
         seconds = time.perf_counter() - start
         output.stats = {**output.stats, "seconds": seconds, "examples_per_s": len(examples) / max(seconds, 1e-9),
                         "sentences_encoded": counted[0], "sentences_per_s": counted[0] / max(seconds, 1e-9),
@@ -90,7 +121,7 @@ class Retrieval(Format):
         return output
 
     @staticmethod
-    def _search(embed, examples) -> EvalOutput:
+    def _search(embed, examples, query_order: str = "given") -> EvalOutput:
         source = embed([e["source"] for e in examples])
         target = embed([e["target"] for e in examples])
         gold = list(range(len(examples)))
@@ -98,52 +129,63 @@ class Retrieval(Format):
         reverse = knn(source, target, 1)[1][:, 0].tolist()
         metrics = {"accuracy": tatoeba_accuracy(predicted, gold),
                    "accuracy_reverse": tatoeba_accuracy(reverse, gold)}
-        return EvalOutput(metrics=metrics, ids=[e["id"] for e in examples], predictions=predicted, golds=gold)
+        rows = sorted(gold, key=lambda i: examples[i]["target"]) if query_order == "sorted" else gold
+        return EvalOutput(metrics=metrics, ids=[examples[i]["id"] for i in rows],
+                          predictions=[predicted[i] for i in rows], golds=rows)
 
-    def _mine(self, embed, examples, options, context) -> EvalOutput:
+    def _mine(self, embed, examples, task, context) -> EvalOutput:
+        options = task.spec.options
         settings = {"k": int(options.get("k", 4)), "margin": options.get("margin", "ratio"),
                     "mode": options.get("mining", "max")}
-        candidates, gold = _candidates(embed, examples, settings)
+        protocol = self.protocol(task)
+        candidates, gold = _candidates(embed, examples, settings, protocol)
         load = context.get("load")
-        if context.get("split") == "dev" or load is None:
-            tuned_on = "evaluated split"
-            threshold, *_ = optimize_threshold(candidates, gold)
+        from_dev = protocol == "xtreme" and context.get("split") != "dev" and load is not None
+        if from_dev:
+            threshold, *_ = optimize_threshold(*_candidates(embed, load("dev"), settings, protocol))
         else:
-            tuned_on = "dev"
-            dev_candidates, dev_gold = _candidates(embed, load("dev"), settings)
-            threshold, *_ = optimize_threshold(dev_candidates, dev_gold)
+            threshold, *_ = optimize_threshold(candidates, gold)
         predicted = sorted({(s, t) for s, t, score in candidates if score >= threshold})
         metrics = {**bucc_f1(predicted, gold), "threshold": float(threshold)}
         strings = [f"{s}\t{t}" for s, t in predicted]
         return EvalOutput(metrics=metrics, ids=strings, predictions=strings,
                           golds=[f"{s}\t{t}" for s, t in sorted(gold)],
-                          stats={"threshold_from_dev": float(tuned_on == "dev")})
+                          stats={"threshold_from_dev": float(from_dev)})
 
 
-def _candidates(embed, examples, settings) -> tuple[list[tuple[str, str, float]], set[tuple[str, str]]]:
-    """Mined (source id, target id, margin score) candidates and the gold pairs of one split.
+def _candidates(embed, examples, settings, protocol: str = "xtreme"
+                ) -> tuple[list[tuple[str, str, float]], set[tuple[str, str]]]:
+    """Mined (source id, target id, margin score) candidates, in mining order, and the gold pairs.
 
-    As XTREME (LASER ``--unify`` plus ``read_sent2id``), each side is mined over its distinct
-    sentences, and a sentence text that occurs under several ids yields no candidate.
+    ``xtreme`` (run_bucc2018.sh, LASER's ``text_load_unify``, ``read_sent2id``): every line is a
+    point of the k-NN, except that an exact repeat of a line is the same point; lines that differ
+    only in surrounding whitespace are two points (embedded from the same stripped text). A mined
+    pair maps back to ids through the stripped texts, and a stripped text found on more than one
+    line of its side gives no candidate. ``jiant`` (its Bucc2018 task): one point per distinct
+    stripped text, and a mined pair gives every (source id, target id) pair of its two texts.
+    A pair reached twice keeps its best score.
     """
     gold = {(e["source_id"], e["target_id"]) for e in examples if e["side"] == "gold"}
     sides = []
     for side in ("source", "target"):
+        lines = [e["text"] for e in examples if e["side"] == side]
+        points = list(dict.fromkeys(lines if protocol == "xtreme" else (t.strip() for t in lines)))
         ids_of: dict[str, list[str]] = {}
         for e in examples:
             if e["side"] == side:
                 ids_of.setdefault(e["text"].strip(), []).append(e["id"])
-        sides.append((list(ids_of), ids_of))
+        sides.append(([p.strip() for p in points], ids_of))
     (src_texts, src_ids), (trg_texts, trg_ids) = sides
     if not src_texts or not trg_texts:
         return [], gold
-    pairs = mine(embed(src_texts), embed(trg_texts), **settings)
-    out = []
-    for i, j, score in pairs:
+    best: dict[tuple[str, str], float] = {}
+    for i, j, score in mine(embed(src_texts), embed(trg_texts), **settings):
         src, trg = src_ids[src_texts[i]], trg_ids[trg_texts[j]]
-        if len(src) == 1 and len(trg) == 1:
-            out.append((src[0], trg[0], score))
-    return out, gold
+        if protocol == "xtreme" and (len(src) > 1 or len(trg) > 1):
+            continue
+        for pair in itertools.product(src, trg):
+            best[pair] = max(score, best.get(pair, score))
+    return [(s, t, score) for (s, t), score in best.items()], gold
 
 
 register_format(Retrieval())

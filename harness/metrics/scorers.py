@@ -11,7 +11,6 @@ import re
 import string
 import sys
 import unicodedata
-import warnings
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
@@ -43,31 +42,61 @@ def token_accuracy(golds: Sequence[Sequence[Any]], predictions: Sequence[Sequenc
 
 
 # --------------------------------------------------------------------------------- seqeval
-def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Entity-level micro F1/precision/recall as XTREME computes them for PAN-X and UD-POS.
+def seqeval_chunks(sentences: Sequence[Sequence[str]]) -> list[tuple[str, int, int]]:
+    """The chunks ``(type, first, last)`` of seqeval 0.0.12's ``get_entities`` (default, prefix mode).
 
-    Calls ``seqeval.metrics`` ``f1_score``/``precision_score``/``recall_score`` in their default
-    (non-strict, legacy chunking) mode, exactly as XTREME's evaluate.py and run_tag.py do. Tags without
-    a BIO prefix (UD-POS) are chunked the way seqeval does it (first character as the chunk tag, the
-    rest as the type); seqeval's "seems not to be NE tag" and undefined-metric warnings are silenced.
-    Returns fractions (0-1). Sentence counts must agree (seqeval itself checks per-sentence lengths).
+    The sentences are concatenated with an ``O`` after each one, so offsets count over the whole
+    corpus and no chunk crosses a sentence end. A tag's first character is its chunk tag and the text
+    after its last ``-`` its type; nothing checks for a real ``B-``/``I-`` prefix. For IOB2 (PAN-X)
+    this is ordinary entity chunking; for UD-POS tags it means: a run of one tag is one chunk
+    (``NOUN NOUN`` -> one), tags starting with ``S`` (SCONJ, SYM) are one-token chunks, and the whole
+    tag is the type (CCONJ and SCONJ differ, X is a chunk). seqeval >= 1.0 takes ``tag[1:]`` as the
+    type instead and gives other UD-POS numbers; XTREME's and jiant's numbers are 0.0.12's.
     """
-    from seqeval.metrics import f1_score, precision_score, recall_score
+    flat = [tag for sentence in sentences for tag in (*sentence, "O")]
+    chunks = []
+    prev_tag, prev_type, begin = "O", "", 0
+    for i, label in enumerate(flat + ["O"]):
+        if not label:
+            raise ValueError(f"empty tag at token {i} (counting an 'O' after each sentence)")
+        tag, type_ = label[0], label.split("-")[-1]
+        if _chunk_ends(prev_tag, tag, prev_type, type_):
+            chunks.append((prev_type, begin, i - 1))
+        if _chunk_starts(prev_tag, tag, prev_type, type_):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return chunks
 
+
+def _chunk_ends(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    return (prev_tag in "ES" or (prev_tag in "BI" and tag in "BSO")
+            or (prev_tag not in "O." and prev_type != type_))
+
+
+def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    return (tag in "BS" or (prev_tag in "ESO" and tag in "EI")
+            or (tag not in "O." and prev_type != type_))
+
+
+def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Micro F1/precision/recall over the chunks of :func:`seqeval_chunks`, as seqeval 0.0.12's
+    ``f1_score``/``precision_score``/``recall_score`` (what XTREME's evaluate.py and jiant call for
+    PAN-X and UD-POS). Returns fractions (0-1) with seqeval's types: a score with nothing to divide
+    by is the int 0, and F1 is the int 0 when precision + recall is 0 (so reports print ``0``, not
+    ``0.0``, where the official ones do). Sentence counts and each sentence's length must agree (the
+    official scorer does not check lengths; a shorter sentence would shift every later chunk).
+    """
     if len(golds) != len(predictions):
         raise ValueError(f"{len(predictions)} predicted sentences for {len(golds)} gold sentences")
     for i, (gold, pred) in enumerate(zip(golds, predictions)):
         if len(gold) != len(pred):
-            raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} gold tags")
-    y_true = [list(s) for s in golds]
-    y_pred = [list(s) for s in predictions]
-    if not any(y_true) and not any(y_pred):
-        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {"f1": float(f1_score(y_true, y_pred)),
-                "precision": float(precision_score(y_true, y_pred)),
-                "recall": float(recall_score(y_true, y_pred))}
+            raise ValueError(f"sentence {i + 1}: {len(pred)} predicted tags for {len(gold)} gold tags")
+    gold_chunks, pred_chunks = set(seqeval_chunks(golds)), set(seqeval_chunks(predictions))
+    correct = len(gold_chunks & pred_chunks)
+    precision = correct / len(pred_chunks) if pred_chunks else 0
+    recall = correct / len(gold_chunks) if gold_chunks else 0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0
+    return {"f1": f1, "precision": precision, "recall": recall}
 
 
 # --------------------------------------------------------------------------------- BUCC
@@ -88,6 +117,21 @@ def bucc_scores(golds: Iterable[str | tuple[str, str]], predictions: Iterable[st
 
 def _pair(item: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(item.split("\t")) if isinstance(item, str) else tuple(item)
+
+
+# --------------------------------------------------------------------------------- Mewsli-X
+def mewslix_mrr(golds: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]],
+                k: int = 20) -> float:
+    """Mean reciprocal rank at ``k`` (XTREME-R's "map@20" is this), as ``utils_mewslix.evaluate``:
+    for every gold example (its first label, stripped), the reciprocal 1-based rank of the first
+    exact match among its first ``k`` predictions, else 0; unpredicted examples count 0, predictions
+    for unknown ids are ignored. A fraction; 0 for no gold example."""
+    ranks = []
+    for example_id, labels in golds.items():
+        gold = labels[0].strip()
+        ranked = list(predictions.get(example_id, []))[:k]
+        ranks.append(next((1.0 / rank for rank, p in enumerate(ranked, 1) if p == gold), 0.0))
+    return sum(ranks) / len(ranks) if ranks else 0.0
 
 
 # --------------------------------------------------------------------------------- SQuAD v1.1

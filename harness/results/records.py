@@ -48,6 +48,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "language": (str, True, "language code"),
         "split": (str, True, "dev or test"),
         "metrics": (dict, True, "metric name -> value (accuracy/F1 as fractions, QA EM/F1 as 0-100)"),
+        "options": (dict, False, "the task's format options (tasks.yaml, preset, --task-option), e.g. BUCC's protocol"),
         "n_examples": (int, True, "examples evaluated"),
         "model": (str, True, "model spec"),
         "model_info": (dict, False, "the loaded base model: resolved source, revision/commit, size"),

@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -16,7 +17,7 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -65,6 +66,15 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _with_options(task, options: dict[str, Any] | None):
+    """The task with a copy of its spec whose format options are updated (the registry's stays)."""
+    if not options:
+        return task
+    task = copy.copy(task)
+    task.spec = replace(task.spec, options={**task.spec.options, **options})
+    return task
+
+
 class Pipeline:
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
                  log: Callable[[str], None] | None = None):
@@ -78,7 +88,8 @@ class Pipeline:
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
         # resolve every name before any work: unknown names fail fast, nothing half-done
-        self.targets = [registry.task(name) for name in request.targets]
+        self.targets = [_with_options(registry.task(name), request.task_options.get(name))
+                        for name in request.targets]
         self.intermediate = [registry.task(name) for name in request.intermediate]
         for task in self.intermediate:
             if task.spec.kind != "intermediate":
@@ -91,6 +102,9 @@ class Pipeline:
         for name in request.languages:
             if name not in request.targets:
                 raise HarnessError(f"languages given for '{name}', which is not among the targets")
+        for name in request.task_options:
+            if name not in request.targets:
+                raise HarnessError(f"options given for '{name}', which is not among the targets")
         self.languages = {t.name: registry.check_languages(t, request.languages.get(t.name) or t.languages())
                           for t in self.targets}
         for split in request.splits:
@@ -125,7 +139,7 @@ class Pipeline:
         return content_key({"start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
                             "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
                             "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
-                            "trained": get_format(task.format).trainable})
+                            "trained": get_format(task.format).trainable, "options": task.spec.options})
 
     @property
     def config_label(self) -> str:
@@ -376,6 +390,7 @@ class Pipeline:
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
                   "task": task.name, "language": language, "split": split, "metrics": output.metrics,
+                  "options": task.spec.options,
                   "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
                   "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
                   "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,

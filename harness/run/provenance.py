@@ -46,7 +46,7 @@ def library_versions() -> dict[str, str | None]:
     from importlib import metadata
 
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "datasets", "accelerate", "pluggy", "faiss-cpu", "seqeval"):
+    for name in ("torch", "transformers", "datasets", "accelerate", "pluggy", "faiss-cpu"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -35,6 +35,7 @@ class RunRequest:
     preset: str | None = None
     modality_dropout: str | dict[str, Any] = ""                # image=P[,text=Q][,mode=...] (intermediate training)
     contamination: str = "drop"                                # drop | keep intermediate images seen in target tests
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)   # target -> options over tasks.yaml's
 
 
 def split_list(value: str | None) -> list[str]:
@@ -51,9 +52,14 @@ def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
     return result
 
 
-def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+def yaml_value(text: str) -> Any:
+    """A command-line value read as YAML (``3`` an int, ``true`` a bool, ``jiant`` a string)."""
     import yaml
-    raw = {k: yaml.safe_load(v) for k, v in parse_assignments(values, what).items()}
+    return yaml.safe_load(text)
+
+
+def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    raw = {k: yaml_value(v) for k, v in parse_assignments(values, what).items()}
     Hyperparams().merged(raw, where=what)  # validate names and types now
     return raw
 
@@ -89,6 +95,13 @@ def build_request(registry, options: dict[str, Any]):
     inter_hparams = {**(preset.intermediate_hparams if preset else {}),
                      **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
     sampling = {k: options[k] for k in ("temperature", "cap") if options.get(k) is not None}
+    task_options = {task: dict(values) for task, values in (preset.options if preset else {}).items()
+                    if task in targets}
+    for assignment, value in parse_assignments(options.get("task_options") or (), "--task-option").items():
+        task, _, key = assignment.partition(".")
+        if not task or not key:
+            raise HarnessError(f"--task-option '{assignment}={value}': expected TASK.KEY=VALUE")
+        task_options.setdefault(task, {})[key] = yaml_value(value)
     return RunRequest(
         model=model, targets=targets, intermediate=intermediate, languages=languages,
         splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
@@ -101,5 +114,6 @@ def build_request(registry, options: dict[str, Any]):
         save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
         device=options.get("device"), revision=options.get("revision"),
         preset=preset.name if preset else None,
+        task_options=task_options,
         modality_dropout=options.get("modality_dropout") or (preset.modality_dropout if preset else ""),
         contamination=options.get("contamination") or "drop")

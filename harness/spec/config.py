@@ -61,6 +61,7 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "splits": (list, False, str),
     "modality_dropout": (str, False, None),
     "log_samples": (bool, False, None),
+    "options": (dict, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
@@ -81,6 +82,7 @@ class Preset:
     splits: list[str] = field(default_factory=list)
     modality_dropout: str = ""
     log_samples: bool = False
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
     description: str = ""
 
 
@@ -192,6 +194,9 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for task, langs in (data.get("languages") or {}).items():
         if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
             raise ConfigError(f"{file}: presets.{name}.languages.{task}: expected a list of language codes")
+    for task, options in (data.get("options") or {}).items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{file}: presets.{name}.options.{task}: expected a mapping of task options")
     return Preset(name=name, **{k: v for k, v in data.items() if v is not None})
 
 
