@@ -66,8 +66,20 @@ def pixel_key(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+_PIXEL_KEYS: dict[bytes, str] = {}   # digest of the encoded image -> pixel hash (small: no image data kept)
+
+
 def image_ref(data: str | bytes) -> ImageRef:
-    return ImageRef(pixel_key(decode_image(data)), data)
+    """The reference of an encoded image. Checking, featurizing and the contamination check all
+    need the pixel hash of the same images: each encoded image is decoded for it once per process."""
+    encoded = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    digest = hashlib.blake2b(encoded, digest_size=16).digest() if isinstance(encoded, bytes) else None
+    key = _PIXEL_KEYS.get(digest) if digest else None
+    if key is None:
+        key = pixel_key(decode_image(data))
+        if digest:
+            _PIXEL_KEYS[digest] = key
+    return ImageRef(key, data)
 
 
 def encode_png(pixels: np.ndarray) -> str:
