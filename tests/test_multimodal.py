@@ -354,3 +354,13 @@ def test_image_text_retrieval_trains_and_scores(fused, registry):
     assert all(0.0 <= v <= 1.0 for v in output.metrics.values())
     assert output.metrics["t2i_r10"] >= output.metrics["t2i_r1"]
     assert len(output.predictions) == len(test) and output.golds[0] == output.golds[0][:16]
+
+
+def test_report_labels_configurations_by_their_modality_dropout():
+    from harness.results.report import config_label
+
+    record = {"intermediate": ["m3it-vqa-v2"], "data": {},
+              "train": {"intermediate": {"modality_dropout": {"image": 0.5, "text": 0.0, "mode": "remove"}}}}
+    assert config_label(record) == "m3it-vqa-v2 (dropout image=0.5,text=0,remove)"
+    none = {**record, "train": {"intermediate": {"modality_dropout": {"image": 0.0, "text": 0.0, "mode": "remove"}}}}
+    assert config_label(none) == "m3it-vqa-v2"

@@ -4,8 +4,8 @@ Per (configuration, target): the transfer gap (English score minus the mean over
 languages, absolute and relative to English), the paired weakness rate per language on parallel test
 sets (P(English right and language l wrong), from the per-example predictions of ``--log-samples``
 joined by the parallel id), and on image-text targets the modality reliance (image+text score minus
-the text-only score of the same examples). A configuration's label names its image dropout, so a
-sweep over P reads top to bottom.
+the text-only score of the same examples). A configuration's label names its modality dropout, so
+a sweep over P reads top to bottom.
 """
 from __future__ import annotations
 
@@ -46,11 +46,6 @@ def dropout_of(record: dict[str, Any]) -> float | None:
     return float(setting["image"]) if "image" in setting else None
 
 
-def gap_label(record: dict[str, Any]) -> str:
-    p = dropout_of(record)
-    return config_label(record) + (f" [image dropout {p:g}]" if p is not None else "")
-
-
 def samples_file(record: dict[str, Any], language: str) -> Path | None:
     """The ``--log-samples`` file of a result record's (configuration, task, split) in ``language``."""
     names = "+".join(record.get("intermediate") or []) or "baseline"
@@ -83,7 +78,7 @@ def build_gap(records: list[dict[str, Any]], metric_for_task: Callable[[str, dic
     cells: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     for record in results:
         if record.get("split") == split:
-            cells.setdefault((gap_label(record), record["task"]), {}).setdefault(record["language"], []).append(record)
+            cells.setdefault((config_label(record), record["task"]), {}).setdefault(record["language"], []).append(record)
     rows = []
     for (label, target), by_language in sorted(cells.items()):
         if SOURCE_LANGUAGE not in by_language or len(by_language) < 2:
