@@ -364,3 +364,34 @@ def test_report_labels_configurations_by_their_modality_dropout():
     assert config_label(record) == "m3it-vqa-v2 (dropout image=0.5,text=0,remove)"
     none = {**record, "train": {"intermediate": {"modality_dropout": {"image": 0.0, "text": 0.0, "mode": "remove"}}}}
     assert config_label(none) == "m3it-vqa-v2"
+
+
+def test_killed_multimodal_training_with_dropout_resumes_bit_identically(tiny_model_path, tiny_clip_path,
+                                                                          registry, tmp_path):
+    from test_training import Crash, CrashAfter
+    from harness.engine.training import train_model
+    from harness.run.data import load_examples
+    from harness.run.modality import ModalityDropout, drop_modalities
+    from harness.spec.hparams import Hyperparams
+    from harness_plugins.vision_models import harness_load_model
+
+    task = registry.task("xgqa")
+    fresh = lambda: harness_load_model(model=f"{tiny_model_path}+{tiny_clip_path}",  # noqa: E731
+                                       device=torch.device("cpu"), revision=None)
+    hparams = Hyperparams(batch_size=4, epochs=1, learning_rate=1e-3, max_length=32)  # 6 steps
+
+    def examples():  # read and dropped again, as a rerun of the command does
+        rows = load_examples(registry.plugins, task, "train", "en", source="local", limit=24)
+        return {task.name: drop_modalities(rows, ModalityDropout(image=0.5, mode="token"), 3, task.name)[0]}
+
+    reference = fresh()
+    train_model(reference, [task], examples(), hparams, seed=3)
+    with pytest.raises(Crash):
+        train_model(fresh(), [task], examples(), hparams, seed=3, reporter=CrashAfter(4),
+                    state_dir=tmp_path / "state", save_every_s=0)
+    resumed = fresh()
+    train_model(resumed, [task], examples(), hparams, seed=3, state_dir=tmp_path / "state", save_every_s=0)
+    for part in ("encoder", "fusion"):
+        expected, got = getattr(reference, part).state_dict(), getattr(resumed, part).state_dict()
+        assert all(torch.equal(value, got[name]) for name, value in expected.items())
+    assert all(torch.equal(v, resumed.heads["xgqa"].state_dict()[k]) for k, v in reference.heads["xgqa"].state_dict().items())
