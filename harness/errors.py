@@ -21,6 +21,18 @@ def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.6) -> str
     return f"; did you mean '{match}'?" if match else ""
 
 
+def shown(value: object) -> str:
+    """A value quoted in an error message, bounded: a huge value (a YAML alias bomb) must not make a
+    huge line, nor cost the time and memory of its full ``repr``."""
+    import reprlib
+
+    limits = reprlib.Repr()
+    limits.maxstring = limits.maxother = 60
+    limits.maxlist = limits.maxtuple = limits.maxdict = limits.maxset = 6
+    limits.maxlevel = 3
+    return limits.repr(value)
+
+
 class HarnessError(Exception):
     """An error in the user's input or environment, shown as one line."""
 
@@ -67,3 +79,17 @@ class PluginError(HarnessError):
 
 class LockedError(HarnessError):
     """Another run holds the output directory."""
+
+
+class StorageError(HarnessError):
+    """The output directory cannot be written: read-only, no permission, or a full disk."""
+
+
+class Interrupted(HarnessError):
+    """SIGINT or SIGTERM stopped a run; the message says what was kept and how to resume."""
+
+    label = "interrupted"
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -12,8 +12,10 @@ import importlib.metadata as metadata
 import importlib.util
 import os
 import pkgutil
+import signal
 import sys
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -45,11 +47,68 @@ class PluginInfo:
     disabled: bool = False
 
 
+class HookTimeout(PluginError):
+    """A plugin hook ran longer than ``--hook-timeout``."""
+
+
 class Plugins:
-    """The plugin manager plus what was loaded, and a typed facade over ``pm.hook``."""
+    """The plugin manager plus what was loaded, and a typed facade over ``pm.hook``. Every hook
+    implementation is wrapped so that an exception it raises carries the plugin's name
+    (``exc.harness_plugin``) and :meth:`last_result` names the plugin whose result a hook returned."""
 
     def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo]):
         self.pm, self.infos = pm, infos
+        self._results: dict[str, str] = {}     # hook name -> plugin whose non-None result it returned last
+        self._running: list[str] = []          # plugins whose hook implementation is executing
+        self.timeout_s: float | None = None    # --hook-timeout for the phase hooks
+
+    def attribute(self, plugin_name: str) -> None:
+        """Wrap the hook implementations of a just-registered plugin (see the class docstring)."""
+        for caller in vars(self.pm.hook).values():
+            for impl in caller.get_hookimpls() if isinstance(caller, pluggy.HookCaller) else ():
+                if impl.plugin_name == plugin_name and not impl.hookwrapper and not impl.wrapper:
+                    impl.function = self._blamed(impl.function, plugin_name, caller.name)
+
+    def _blamed(self, function: Callable, plugin: str, hook: str) -> Callable:
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._running.append(plugin)
+            try:
+                result = function(*args, **kwargs)
+            except Exception as exc:
+                if getattr(exc, "harness_plugin", None) is None:
+                    exc.harness_plugin = plugin  # type: ignore[attr-defined] - the innermost plugin
+                raise
+            finally:
+                self._running.pop()
+            if result is not None:
+                self._results[hook] = plugin
+            return result
+        return call
+
+    def last_result(self, hook: str) -> str | None:
+        """The plugin whose implementation returned the last non-None result of ``hook``."""
+        return self._results.get(hook)
+
+    def _call(self, hook: str, **kwargs: Any) -> Any:
+        """Call a phase hook, interrupted after ``timeout_s`` seconds (main thread only, via SIGALRM)."""
+        caller = getattr(self.pm.hook, hook)
+        self._results.pop(hook, None)
+        if not self.timeout_s or threading.current_thread() is not threading.main_thread():
+            return caller(**kwargs)
+
+        def expired(signum: int, frame: Any) -> None:
+            plugin = self._running[-1] if self._running else "?"
+            raise HookTimeout(f"{hook} of plugin '{plugin}' did not return within {self.timeout_s:g} s "
+                              f"(--hook-timeout)")
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        try:
+            return caller(**kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -60,22 +119,22 @@ class Plugins:
 
     # -- typed facade ---------------------------------------------------------------------------
     def load_rows(self, *, task, split: str, language: str, source: str):
-        return self.pm.hook.harness_load_rows(task=task, split=split, language=language, source=source)
+        return self._call("harness_load_rows", task=task, split=split, language=language, source=source)
 
     def load_model(self, *, model: str, device, revision: str | None):
-        return self.pm.hook.harness_load_model(model=model, device=device, revision=revision)
+        return self._call("harness_load_model", model=model, device=device, revision=revision)
 
     def intermediate_train(self, **kwargs: Any) -> dict[str, Any]:
-        return self.pm.hook.harness_intermediate_train(**kwargs)
+        return self._call("harness_intermediate_train", **kwargs)
 
     def target_train(self, **kwargs: Any) -> dict[str, Any]:
-        return self.pm.hook.harness_target_train(**kwargs)
+        return self._call("harness_target_train", **kwargs)
 
     def evaluate(self, **kwargs: Any):
-        return self.pm.hook.harness_evaluate(**kwargs)
+        return self._call("harness_evaluate", **kwargs)
 
     def result_written(self, record: dict[str, Any]) -> None:
-        self.pm.hook.harness_result_written(record=record)
+        self._call("harness_result_written", record=record)
 
     def call_each(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a registration hook, attributing failures to their plugin
@@ -150,6 +209,7 @@ def load_plugins(extra: tuple[str, ...] | list[str] = (), disabled: tuple[str, .
             if pm.get_plugin(name) is not None:
                 raise ValueError(f"a plugin named '{name}' is already registered")
             pm.register(module, name=name)
+            plugins.attribute(name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
             plugins.fail(name, f"{type(exc).__name__}: {exc}")
             return

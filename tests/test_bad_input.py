@@ -218,11 +218,12 @@ def test_label_outside_the_label_set(run_dir, tiny_model_path, tmp_path):
     edit_jsonl(root / "xnli" / "test-de.jsonl", 2, lambda row: row.update(gold_label="maybe"))
     result = invoke(*common(tiny_model_path, out, "--targets", "xnli", "-l", "xnli=en,de", "--data-dir", root))
     assert_recorded(result, out, before, ("xnli", "de", "test"), "evaluate", "DataError",
-                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'label'", "'maybe'",
+                    str(root / "xnli" / "test-de.jsonl"), "row 2", "field 'gold_label'", "'maybe'",
                     "not in the label set ['entailment', 'neutral', 'contradiction']")
 
 
 def test_qa_answer_offset_that_does_not_match_its_text(run_dir, tiny_model_path, tmp_path):
+    """A wrong offset is re-aligned and counted in the result (a malformed one is a data error, below)."""
     out, before = run_dir
     root = data_dir(tmp_path, "xquad")
 
@@ -231,9 +232,21 @@ def test_qa_answer_offset_that_does_not_match_its_text(run_dir, tiny_model_path,
 
     edit_jsonl(root / "xquad" / "test-de.jsonl", 2, shift)
     result = invoke(*common(tiny_model_path, out, "--targets", "xquad", "-l", "xquad=en,de", "--data-dir", root))
+    assert result.exit_code == 0, result.output
+    records = {(r["task"], r["language"]): r for r in read_records(out / "results.jsonl") if r["type"] == "result"}
+    assert records[("xquad", "de")]["data"]["qa_alignment"] == {"realigned": 1, "not_found": 0}
+    # the training rows (SQuAD's, for XQuAD) are reported with the training statistics
+    assert records[("xquad", "de")]["train"]["target"]["data"]["xquad"] == {"qa_alignment": {"realigned": 0, "dropped": 0}}
+
+
+def test_qa_answer_offset_that_is_not_an_offset(run_dir, tiny_model_path, tmp_path):
+    out, before = run_dir
+    root = data_dir(tmp_path, "xquad")
+    edit_jsonl(root / "xquad" / "test-de.jsonl", 3, lambda row: row["answers"].update(answer_start=["12"]))
+    result = invoke(*common(tiny_model_path, out, "--targets", "xquad", "-l", "xquad=en,de", "--data-dir", root))
     assert "reusing target checkpoint" in result.output
     assert_recorded(result, out, before, ("xquad", "de", "test"), "evaluate", "DataError",
-                    str(root / "xquad" / "test-de.jsonl"), "row 2", "field 'answers'", "does not match its text")
+                    str(root / "xquad" / "test-de.jsonl"), "row 3", "field 'answers'", "answer_start: expected int")
 
 
 def test_duplicate_example_ids(run_dir, tiny_model_path, tmp_path):
@@ -350,7 +363,7 @@ def test_a_crash_in_code_still_exits_1(tiny_model_path, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [(".inf", "expected int"), ("1.5", "expected int"),
-                                            ("-4", "must not be negative")])
+                                            ("-4", "must be >= 1 and <= 65536")])
 def test_impossible_batch_size_is_a_one_line_error(tiny_model_path, tmp_path, value, message):
     result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "--hparam", f"batch_size={value}",
                     "-o", tmp_path)

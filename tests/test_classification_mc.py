@@ -162,7 +162,7 @@ BAD_ROWS = [
     ("mnli", {"premise": "p", "hypothesis": "h", "label": 3, "idx": 0}, "label"),
     ("mnli", {"premise": "p", "hypothesis": "h", "label": "0", "idx": 0}, "label"),
     ("mnli", {"premise": "p", "label": 0, "idx": 0}, "hypothesis"),
-    ("xnli", {"language": "en", "sentence1": "p", "sentence2": "h", "gold_label": "maybe"}, "label"),
+    ("xnli", {"language": "en", "sentence1": "p", "sentence2": "h", "gold_label": "maybe"}, "gold_label"),
     ("pawsx", {"sentence1": "a", "sentence2": "b", "label": "2"}, "label"),
     ("pawsx", {"sentence1": "a", "label": "1"}, "sentence2"),
     ("anli", {"uid": "x", "premise": "p", "hypothesis": "h", "label": -1, "reason": ""}, "label"),

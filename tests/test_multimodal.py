@@ -155,8 +155,8 @@ def test_test_sets_are_parallel_by_id(registry):
         assert [e["text_a"] for e in en] != [e["text_a"] for e in other]
 
 
-@pytest.mark.parametrize("image, message", [("@@notbase64", "images\\[0\\].*invalid base64"),
-                                            ("aGVsbG8=", "images\\[0\\].*unreadable image")])
+@pytest.mark.parametrize("image, message", [("@@notbase64", "image_base64_str.*image 0: invalid base64"),
+                                            ("aGVsbG8=", "image_base64_str.*image 0: unreadable image")])
 def test_bad_image_row_names_file_row_and_field(registry, tmp_path, image, message):
     import dataclasses
     from harness.run.data import load_examples
@@ -183,7 +183,7 @@ def test_bad_image_is_exit_2_on_the_command_line(tmp_path, tiny_model_path, monk
                                       "--languages", "xvnli=en", "--data-dir", str(tmp_path / "data"),
                                       "--data", "local", "-o", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
-    assert "train-en.jsonl" in result.output and "row 1" in result.output and "images[0]" in result.output
+    assert "train-en.jsonl" in result.output and "row 1" in result.output and "image 0: invalid base64" in result.output
 
 
 # -- modality dropout and contamination ---------------------------------------------------------

@@ -286,7 +286,7 @@ def test_register_hook_that_raises_is_isolated(tmp_path):
                                    "ValueError: second task is broken"]
 
 
-def test_invalid_default_spec_is_a_config_error(tmp_path):
+def test_invalid_default_spec_isolates_the_plugin(tmp_path):
     plugin = plugin_file(tmp_path, "bad_spec", '''
         from harness import Task, hookimpl
 
@@ -302,10 +302,17 @@ def test_invalid_default_spec_is_a_config_error(tmp_path):
         def harness_register_tasks(register):
             register(Bad())
     ''')
-    result = invoke("tasks", "--plugins", plugin)
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert error_lines(result) == [
-        "error: plugin bad_spec: tasks.badsent.kind: expected one of intermediate, target; got 'tgt'"]
+    problem = ("harness_register_tasks raised PluginError: invalid default_spec: plugin bad_spec: "
+               "tasks.badsent.kind: expected one of intermediate, target; got 'tgt'")
+    result = invoke("tasks", "--json", "--plugins", plugin)  # like an import failure: warned, isolated
+    assert result.exit_code == 0, result.output
+    assert f"warning: plugin 'bad_spec' failed and was skipped: {problem}" in result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert "badsent" not in rows and rows["xnli"]["status"] == "ok"
+    assert invoke("plugins", "--plugins", plugin).exit_code == 0
+    strict = invoke("tasks", "--plugins", plugin, "--strict-plugins")
+    assert strict.exit_code == 2 and "Traceback" not in strict.output
+    assert error_lines(strict) == [f"error: plugin 'bad_spec' failed: {problem}"]
 
 
 def test_disable_plugin(tmp_path, tiny_model_path):

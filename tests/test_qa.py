@@ -122,45 +122,73 @@ def test_format_is_registered_and_per_token():
     assert FMT.gold(example("a b c", "b")) == ["b"]
 
 
-def test_offset_mismatch_is_a_data_error_naming_id_offset_and_both_strings():
+def test_an_offset_that_does_not_match_is_moved_to_the_nearest_occurrence_of_the_text():
+    task = make_task()
+    context = "France borders Spain. Paris is the capital of France; France is big."
+    good = example(context, "France", occurrence=1)
+    FMT.check(good, task)
+    assert "alignment" not in good and good["answers"]["answer_start"] == [46]
+    for given, expected in ((44, 46), (50, 46), (51, 54), (3, 0), (400, 54), (-2, 0)):
+        row = dict(good, answers={"text": ["France"], "answer_start": [given]})
+        FMT.check(row, task)
+        assert row["answers"]["answer_start"] == [expected] and row["alignment"] == "realigned", given
+    # equally near two occurrences (0 and 46): the earlier one
+    row = dict(good, answers={"text": ["France"], "answer_start": [23]})
+    FMT.check(row, task)
+    assert row["answers"]["answer_start"] == [0]
+    # several answers: only the wrong offset moves
+    row = dict(good, answers={"text": ["France", "Paris"], "answer_start": [46, 20]})
+    FMT.check(row, task)
+    assert row["answers"] == {"text": ["France", "Paris"], "answer_start": [46, 22]}
+    # an answer that is not in the context: kept as it is (scored on its text), marked
+    row = dict(good, answers={"text": ["Lyon", "France"], "answer_start": [3, 40]})
+    FMT.check(row, task)
+    assert row["answers"]["answer_start"] == [3, 46] and row["alignment"] == "not_found"
+
+
+def test_malformed_answers_are_data_errors_naming_id_and_answer():
     task = make_task()
     good = example("Paris is the capital of France.", "France")
-    FMT.check(good, task)
-    bad = dict(good, answers={"text": ["France"], "answer_start": [3]})
-    with pytest.raises(DataError) as caught:
-        FMT.check(bad, task)
-    message = str(caught.value)
-    assert caught.value.field == "answers"
-    assert "'q1'" in message and "offset 3" in message
-    assert "'is is '" in message and "'France'" in message
-    # out-of-range offsets and mismatched list lengths are errors too
-    with pytest.raises(DataError):
-        FMT.check(dict(good, answers={"text": ["France"], "answer_start": [400]}), task)
-    with pytest.raises(DataError):
-        FMT.check(dict(good, answers={"text": ["France"], "answer_start": []}), task)
-    with pytest.raises(DataError):
-        FMT.check(dict(good, answers={"text": ["France"], "answer_start": ["24"]}), task)
+    for answers, message in (({"text": ["France"], "answer_start": []}, "1 answer texts but 0"),
+                             ({"text": ["France"], "answer_start": ["24"]}, "answer 0 answer_start: expected int"),
+                             ({"text": [24], "answer_start": [24]}, "answer 0 text: expected str"),
+                             ({"text": "France", "answer_start": [24]}, "lists 'text' and 'answer_start'")):
+        with pytest.raises(DataError, match=message) as caught:
+            FMT.check(dict(good, answers=answers), task)
+        assert caught.value.field == "answers"
     with pytest.raises(DataError):
         FMT.check({k: v for k, v in good.items() if k != "context"}, task)
 
 
-def test_offset_mismatch_in_a_local_file_names_file_and_row(tmp_path):
+def test_rows_of_a_whitespace_stripping_loader_load_and_are_counted(tmp_path, tiny_tokenizer):
+    """The google/xtreme loader strips contexts but keeps the offsets into the unstripped text: such
+    rows load (re-aligned), an answer that is not in its context is kept for scoring but left out
+    of training, and the counts reach the result (describe_data)."""
+    from harness.run.data import load_examples
+
     reg = registry()
     task = reg.task("squad")
     rows = [json.loads(line) for line in open(SAMPLES / "squad" / "dev-en.jsonl", encoding="utf-8")]
-    rows[2]["answers"]["answer_start"][0] += 1
+    for row in rows[1:4]:
+        row["context"] = "  " + row["context"]
+        row["answers"]["answer_start"] = [start + 2 for start in row["answers"]["answer_start"]]
+        row["context"] = row["context"].strip()      # what the loader does
+    rows[5]["answers"]["text"] = ["no such answer"]
     (tmp_path / "dev-en.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     original = task.spec.local
     task.spec.local = tmp_path
     try:
-        from harness.run.data import load_examples
-        with pytest.raises(DataError) as caught:
-            load_examples(reg.plugins, task, "dev", "en", source="local")
+        examples = load_examples(reg.plugins, task, "dev", "en", source="local")
     finally:
         task.spec.local = original
-    message = str(caught.value)
-    assert "dev-en.jsonl" in message and "row 3" in message and "answers" in message
-    assert rows[2]["id"] in message and rows[2]["answers"]["text"][0] in message
+    assert len(examples) == len(rows)
+    for row, ex in zip(rows, examples):
+        for text, start in zip(ex["answers"]["text"], ex["answers"]["answer_start"]):
+            assert text == "no such answer" or ex["context"][start:start + len(text)] == text
+    assert FMT.describe_data(examples, task) == {"qa_alignment": {"realigned": 3, "not_found": 1}}
+    assert FMT.describe_data(examples, task, train=True) == {"qa_alignment": {"realigned": 3, "dropped": 1}}
+    train = FMT.featurize(examples, tiny_tokenizer, task, 384, train=True)
+    assert len(train) == len(examples) - 1       # short contexts: one window per row, the bad row dropped
 
 
 # ----------------------------------------------------------------------------------- offsets
@@ -277,6 +305,133 @@ def test_sliding_windows_cover_a_long_context(tokenizer_name, request):
         else:
             logits.append(oracle_logits(feature, context_tokens[0], context_tokens[1], high=4.0))
     assert FMT.decode([ex], features, logits, task) == ["the old oak tree"]
+
+
+def one_token_words(n: int) -> str:
+    """A context of ``n`` words that the tiny tokenizer keeps as one token each."""
+    words = "the cat sat on the mat .".split()
+    return " ".join(words[i % len(words)] for i in range(n))
+
+
+def window_starts(features, context: str, tokenizer) -> list[tuple[int, int]]:
+    """(first context token, number of context tokens) of each window, as positions in the
+    tokenization of the context alone."""
+    offsets = [tuple(o) for o in tokenizer(context, add_special_tokens=False,
+                                           return_offsets_mapping=True)["offset_mapping"]]
+    spans = []
+    for feature in features:
+        inside = [o for o in feature["offsets"] if o is not None]
+        spans.append((offsets.index(inside[0]), len(inside)))
+    return spans
+
+
+def test_xtreme_windows_start_every_doc_stride_tokens(tiny_tokenizer):
+    """XTREME's run_squad.py (and jiant): window k starts at k * 128; 384 tokens per window, here
+    3 special tokens and a 4-token question leave L = 377 context tokens, so an 800-token context is
+    cut at 0, 128, 256, 384, 512 (the last window is the first one that reaches the end). Hugging
+    Face's run_qa.py, kept as ``windows: hf``, overlaps windows by 128 instead: 0, 249, 498."""
+    context = one_token_words(800)
+    ex = {"id": "w", "question": "who wrote the book", "context": context,
+          "answers": {"text": ["cat"], "answer_start": [4]}}
+    assert len(tiny_tokenizer(ex["question"], add_special_tokens=False)["input_ids"]) == 4
+    room = 384 - 3 - 4
+    xtreme = FMT.featurize([ex], tiny_tokenizer, make_task(), 384, train=False)
+    assert window_starts(xtreme, context, tiny_tokenizer) == [(0, room), (128, room), (256, room), (384, room),
+                                                              (512, 800 - 512)]
+    assert all(len(f["input_ids"]) <= 384 for f in xtreme)
+    assert len(xtreme[0]["input_ids"]) == 384
+    # the same windows when training, with the same token ids
+    train = FMT.featurize([ex], tiny_tokenizer, make_task(), 384, train=True)
+    assert [f["input_ids"] for f in train] == [f["input_ids"] for f in xtreme]
+    # the window's ids are what the tokenizer gives for the question and that stretch of context
+    stretch = " ".join(context.split()[128:128 + room])
+    assert xtreme[1]["input_ids"] == tiny_tokenizer(ex["question"], stretch)["input_ids"]
+    hf = FMT.featurize([ex], tiny_tokenizer, make_task(windows="hf"), 384, train=False)
+    assert window_starts(hf, context, tiny_tokenizer) == [(0, room), (room - 128, room), (2 * (room - 128), 800 - 2 * (room - 128))]
+    assert "max_context" not in hf[0]
+
+
+def test_xtreme_windows_match_the_reference_closed_form():
+    """Window k starts at 128 k, holds min(N - 128 k, L) tokens, k = 0 .. max(0, ceil((N - L) / 128))."""
+    from harness.formats.qa import xtreme_spans
+
+    for n in (0, 1, 300, 361, 362, 489, 490, 700, 800, 1999):
+        last = max(0, -(-(n - 361) // 128))
+        assert xtreme_spans(n, 361, 128) == [(128 * k, min(n - 128 * k, 361)) for k in range(last + 1)]
+    assert xtreme_spans(700, 361, 128) == [(0, 361), (128, 361), (256, 361), (384, 316)]
+    # a stride longer than a window (short max_length) is cut to the window: no token is skipped
+    assert xtreme_spans(10, 4, 128) == [(0, 4), (4, 4), (8, 2)]
+
+
+def test_max_context_window_of_each_token():
+    from harness.formats.qa import max_context_windows, xtreme_spans
+
+    owner = max_context_windows(xtreme_spans(800, 361, 128))
+    assert len(owner) == 800
+    assert owner[0] == 0 and owner[200] == 0 and owner[250] == 1 and owner[799] == 4
+    # 244 has 116 tokens of context on its nearer side in windows 0 (0-360) and 1 (128-488): the
+    # earlier window wins the tie; 245 has 115 in window 0 and 117 in window 1
+    assert owner[244] == 0 and owner[245] == 1
+    # equal context on the nearer side: the longer window wins (+ 0.01 * length)
+    assert max_context_windows([(0, 11), (2, 49)])[6] == 1
+    assert max_context_windows([(0, 11), (2, 9)])[6] == 0
+
+
+def test_decoding_takes_a_start_only_from_its_max_context_window(tiny_tokenizer):
+    """A span that starts near the edge of window 0 scores highest there, but its start token has
+    more context in window 1: the xtreme protocol ignores it in window 0 and answers from window 1;
+    with ``windows: hf`` every window may start a span and the window-0 span wins."""
+    context = one_token_words(60)
+    ex = {"id": "m", "question": "who", "context": context, "answers": {"text": ["cat"], "answer_start": [4]}}
+    results = {}
+    for protocol in ("xtreme", "hf"):
+        task = make_task(doc_stride=8, windows=protocol)
+        features = FMT.featurize([ex], tiny_tokenizer, task, 32, train=False)
+        assert len(features) >= 3
+        first = [t for t, o in enumerate(features[0]["offsets"]) if o is not None]
+        second = [t for t, o in enumerate(features[1]["offsets"]) if o is not None]
+        edge = first[-2]                          # next to the end of window 0: little context there
+        middle = second[len(second) // 2]
+        logits = [np.full((len(f["input_ids"]), 2), -9.0, dtype=np.float32) for f in features]
+        logits[0][edge, 0], logits[0][edge + 1, 1] = 9.0, 9.0
+        logits[1][middle, 0], logits[1][middle, 1] = 5.0, 5.0
+        o0, o1 = features[0]["offsets"], features[1]["offsets"]
+        results[protocol] = (FMT.decode([ex], features, logits, task)[0],
+                             context[o0[edge][0]:o0[edge + 1][1]], context[o1[middle][0]:o1[middle][1]])
+        if protocol == "xtreme":
+            assert edge not in features[0]["max_context"] and middle in features[1]["max_context"]
+    prediction, edge_span, middle_span = results["xtreme"]
+    assert prediction == middle_span != edge_span
+    prediction, edge_span, _ = results["hf"]
+    assert prediction == edge_span
+
+
+def test_the_window_protocol_is_part_of_the_content_keys(tmp_path):
+    """Another window protocol changes the numbers: results and checkpoints must not be reused."""
+    import copy
+
+    from harness.run.pipeline import Pipeline
+    from harness.run.request import RunRequest
+    from harness.spec.registry import build_registry
+
+    def keys(windows):
+        reg = build_registry()
+        for name in ("squad", "xquad"):
+            reg.tasks[name].spec = copy.deepcopy(reg.tasks[name].spec)
+            reg.tasks[name].spec.options["windows"] = windows
+        plan = Pipeline(reg, RunRequest(model="minilm", targets=["xquad"], intermediate=["squad"],
+                                        output_dir=tmp_path, device="cpu"))
+        task = reg.task("xquad")
+        return plan.intermediate_key(), plan.target_key(task), plan.cell_key(task, "de", "test")
+
+    xtreme, hf = keys("xtreme"), keys("hf")
+    assert all(a != b for a, b in zip(xtreme, hf))
+    assert keys("xtreme") == xtreme
+
+
+def test_unknown_window_protocol_is_a_config_error(tiny_tokenizer):
+    with pytest.raises(ConfigError, match="options.windows: 'run_qa' is not one of xtreme, hf"):
+        FMT.featurize([example("a b c", "b")], tiny_tokenizer, make_task(windows="run_qa"), 64, train=False)
 
 
 def test_questions_longer_than_the_window_are_cut(tiny_tokenizer):

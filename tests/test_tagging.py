@@ -240,6 +240,155 @@ def test_udpos_hub_configs_use_language_names(registry):
         next(iter(task.hub_rows("test", "xx")))
 
 
+# ----------------------------------------------------------------------------------- UD-POS from CoNLL-U
+def udpos_module():
+    return importlib.import_module("harness_plugins.udpos")
+
+
+def conllu_sentence(rows: list[str]):
+    """One sentence parsed from tab-less shorthand: 'ID FORM UPOS HEAD [DEPS]' per word."""
+    from harness.formats.tagging import read_conllu
+
+    lines = []
+    for row in rows:
+        ident, form, upos, head, *deps = row.split()
+        lines.append("\t".join([ident, form, "_", upos, "_", "_", head, "dep", deps[0] if deps else "_", "_"]))
+    return next(read_conllu(lines + [""], "test.conllu"))
+
+
+def test_conllu_sample_is_read_with_xtremes_fused_forms(fresh):
+    """zu + dem -> 'zum' (ADP), as XTREME's conversion writes it; withheld text and empty nodes are
+    dropped; the examples say which tokenization they are."""
+    task = fresh.task("udpos")
+    task.spec.local = SAMPLES / "udpos" / "conllu"
+    examples = load_examples(fresh.plugins, task, "test", "de", source="local")
+    assert [e["tokens"] for e in examples] == [
+        ["Wir", "gehen", "zum", "Bahnhof", "."],
+        ["Das", "Buch", "liegt", "im", "Regal", "und", "am", "Fenster", "."],
+        ["Er", "fährt", "heute", "zur", "Schule", "."]]
+    assert examples[0]["tags"] == ["PRON", "VERB", "ADP", "NOUN", "PUNCT"]
+    assert examples[1]["tags"] == ["DET", "NOUN", "VERB", "ADP", "NOUN", "CCONJ", "ADP", "NOUN", "PUNCT"]
+    assert examples[0]["id"] == "de_sample-ud-test.conllu:4"
+    assert {e["tokenization"] for e in examples} == {"fused-forms"}
+    assert Tagging().describe_data(examples, task) == {"tokenization": "fused-forms"}
+    # the same sentence as the hub keeps it: the syntactic words
+    words = [w["form"] for w in conllu_sentence(["1 Wir PRON 2", "2 gehen VERB 0", "3 zu ADP 5",
+                                                 "4 dem DET 5", "5 Bahnhof NOUN 2", "6 . PUNCT 2"]).words]
+    assert words == ["Wir", "gehen", "zu", "dem", "Bahnhof", "."]
+
+
+def test_span_head_of_a_multiword_token():
+    """The span head has the fewest ancestors (basic and enhanced edges); among equally high words
+    the best rank in the language's precedence list, the first on equal rank."""
+    udpos = udpos_module()
+
+    def convert(rows, span, language="xx"):
+        sentence = conllu_sentence(rows)
+        sentence.multiword.append((span[0], span[1], "FUSED"))
+        return udpos.fused_forms(sentence, language, "test.conllu")
+
+    # da (root) me lo: the unique highest word keeps the form
+    assert convert(["1 da VERB 0", "2 me PRON 1", "3 lo PRON 1"], (1, 3), "es") == (["FUSED"], ["VERB"])
+    assert convert(["1 x NOUN 0", "2 de ADP 4", "3 el DET 4", "4 casa NOUN 1"], (2, 3), "es") == \
+        (["x", "FUSED", "casa"], ["NOUN", "ADP", "NOUN"])
+    # a tie between AUX and PRON: PRON ranks first by default, AUX in Spanish
+    tie = ["1 v VERB 0", "2 a AUX 1", "3 p PRON 1"]
+    assert convert(tie, (2, 3)) == (["v", "FUSED"], ["VERB", "PRON"])
+    assert convert(tie, (2, 3), "es") == (["v", "FUSED"], ["VERB", "AUX"])
+    # equal rank: the first word; a tag the list lacks (SYM) ranks last
+    assert convert(["1 v VERB 0", "2 a NOUN 1", "3 b NOUN 1"], (2, 3)) == (["v", "FUSED"], ["VERB", "NOUN"])
+    assert convert(["1 v VERB 0", "2 a SYM 1", "3 b PUNCT 1"], (2, 3)) == (["v", "FUSED"], ["VERB", "PUNCT"])
+    # an enhanced edge gives word 2 one more ancestor: word 3 becomes the highest
+    assert convert(["1 v VERB 0", "2 a ADP 1 1:x|4:y", "3 b DET 1", "4 n NOUN 1"], (2, 3)) == \
+        (["v", "FUSED", "n"], ["VERB", "DET", "NOUN"])
+    with pytest.raises(DataError, match="multi-word token 2-4 'FUSED' covers words that are not in") as info:
+        convert(["1 v VERB 0", "2 a ADP 1"], (2, 4))
+    assert "test.conllu" in str(info.value)
+
+
+def test_conllu_forms_and_withheld_sentences_as_xtreme_cleans_them(tmp_path):
+    udpos = udpos_module()
+    text = "\n\n".join([
+        "1\tc c\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\ta\u200cb\t_\tX\t_\t_\t1\tdep\t_\t_",
+        "1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\tx\t_\tX\t_\t_\t1\tdep\t_\t_\n3\t_\t_\tX\t_\t_\t1\tdep\t_\t_",
+        "1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\ty\t_\tX\t_\t_\t1\tdep\t_\t_\n3\tz\t_\tX\t_\t_\t1\tdep\t_\t_"]) + "\n\n"
+    path = tmp_path / "xx_t-ud-test.conllu"
+    path.write_text(text, encoding="utf-8")
+    rows = [row for _, _, row in udpos.xtreme_rows(path, "xx")]
+    # spaces and U+200C inside a form are removed; 2 of 3 forms withheld: dropped; 1 of 3: kept
+    assert [row["tokens"] for row in rows] == [["cc", "ab"], ["_", "y", "z"]]
+
+
+@pytest.mark.parametrize("language", ["de", "es", "fr", "it", "en"])
+def test_conversion_equals_xtremes_tools_on_random_treebanks(language):
+    """tests/data/udpos_xtreme/<lang>.tsv is what XTREME's conllu_to_conll.py and utils_preprocess.py
+    make of <lang>.conllu (random trees with multi-word tokens; scripts/udpos_reference_fixture.py)."""
+    udpos = udpos_module()
+    folder = ROOT / "tests" / "data" / "udpos_xtreme"
+    expected, words = [], []
+    for line in (folder / f"{language}.tsv").read_text(encoding="utf-8").split("\n") + [""]:
+        if line:
+            words.append(tuple(line.split("\t")))
+        elif words:
+            expected.append(words)
+            words = []
+    got = [list(zip(row["tokens"], row["pos_tags"])) for _, _, row in udpos.xtreme_rows(folder / f"{language}.conllu",
+                                                                                        language)]
+    assert len(expected) >= 50 and got == expected
+
+
+def test_ud_release_layout_merges_a_languages_treebanks_in_name_order(fresh, tmp_path):
+    sample = (SAMPLES / "udpos" / "conllu" / "de_sample-ud-test.conllu").read_text(encoding="utf-8")
+    sentences = sample.strip("\n").split("\n\n")
+    for folder, name, text in (("UD_German-B", "de_b-ud-test.conllu", sentences[0]),
+                               ("UD_German-A", "de_a-ud-test.conllu", sentences[1]),
+                               ("UD_German-A", "de_a-ud-train.conllu", sentences[3]),
+                               ("UD_English-A", "en_a-ud-test.conllu", sentences[3])):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / name).write_text(text + "\n\n", encoding="utf-8")
+    task = fresh.task("udpos")
+    task.spec.local = tmp_path
+    assert [f.name for f in task.local_files("test", "de")] == ["de_a-ud-test.conllu", "de_b-ud-test.conllu"]
+    assert task.has_local("test", "de") and task.has_local("train", "de") and not task.has_local("dev", "de")
+
+    def first_fused(split):
+        return [next(t for t in e["tokens"] if t in ("zum", "im", "zur"))
+                for e in load_examples(fresh.plugins, task, split, "de", source="local")]
+
+    assert first_fused("test") == ["im", "zum"] and first_fused("train") == ["zur"]
+    # a one-file layout wins over the release layout
+    (tmp_path / "test-de.conllu").write_text(sentences[3] + "\n\n", encoding="utf-8")
+    assert first_fused("test") == ["zur"]
+
+
+def test_malformed_conllu_names_file_and_line(fresh, tmp_path):
+    task = fresh.task("udpos")
+    task.spec.local = tmp_path
+    (tmp_path / "test-de.conllu").write_text("# a comment\n1\tJa\t_\tINTJ\t_\t_\t0\troot\t_\t_\n"
+                                             "2\t.\t_\tPUNCT\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match="expected 10 tab-separated columns, got 4") as info:
+        load_examples(fresh.plugins, task, "test", "de", source="local")
+    assert "test-de.conllu" in str(info.value) and info.value.row == 3
+    (tmp_path / "test-de.conllu").write_text("one\tJa\t_\tINTJ\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match="not a word id") as info:
+        load_examples(fresh.plugins, task, "test", "de", source="local")
+    assert info.value.row == 1 and info.value.field == "ID"
+
+
+def test_hub_rows_are_syntactic_words(fresh, tmp_path):
+    """The hub config keeps UD's syntactic words; its results say so (a local directory stands in
+    for the hub repository: same loader, same row schema)."""
+    from harness.spec.tasks import HubSource
+
+    (tmp_path / "test.jsonl").write_text('{"tokens": ["zu", "dem", "Haus"], "pos_tags": [1, 5, 7]}\n',
+                                         encoding="utf-8")
+    task = fresh.task("udpos")
+    task.spec.hub = HubSource(path=str(tmp_path))
+    examples = load_examples(fresh.plugins, task, "test", "de", source="hub")
+    assert examples[0]["tokens"] == ["zu", "dem", "Haus"] and examples[0]["tokenization"] == "syntactic-words"
+    assert Tagging().describe_data(examples, task) == {"tokenization": "syntactic-words"}
+
+
 # ----------------------------------------------------------------------------------- CCG
 def test_ccg_parses_auto_files(fresh):
     task = fresh.task("ccg")
@@ -351,5 +500,6 @@ def _train_and_evaluate(tiny_model, task, fmt, train, registry):
     assert [len(p) for p in output.predictions] == [len(e["tokens"]) for e in test]
     assert all(tag in task.spec.labels for p in output.predictions for tag in p)
     assert output.golds == [e["tags"] for e in test] and output.ids == [e["id"] for e in test]
+    assert output.data == {"tokenization": "unspecified"}     # JSONL rows that do not say
     train_eval = fmt.evaluate(tiny_model, task, train, "en", Hyperparams())
     assert train_eval.metrics["f1"] > 0.5  # it did learn the training sentences

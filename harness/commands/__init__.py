@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.commands import bench, eval, export, grid, plugins, report, score, tasks
+from harness.commands import bench, clean, eval, export, grid, plugins, report, score, tasks
 from harness.commands.options import _DEBUG, console
 from harness.errors import HarnessError
 
@@ -33,7 +33,7 @@ class HarnessGroup(click.Group):
         except HarnessError as exc:
             if _DEBUG["on"]:
                 raise
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]{getattr(exc, 'label', 'error')}:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
 
 
@@ -44,7 +44,8 @@ def cli() -> None:
 
 
 for command in (eval.eval_command, tasks.tasks_command, plugins.plugins_command, score.score_command,
-                export.export_command, grid.grid_command, report.report_command, bench.bench_command):
+                export.export_command, grid.grid_command, report.report_command, bench.bench_command,
+                clean.clean_command):
     cli.add_command(command)
 
 

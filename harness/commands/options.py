@@ -84,6 +84,8 @@ RUN_OPTIONS = [
                  help="Intermediate training: drop each example's image (text) with probability P (Q)."),
     click.option("--contamination", type=click.Choice(["drop", "keep"]), default=None,
                  help="Intermediate-training images seen in image-text target tests: drop (default) or keep."),
+    click.option("--hook-timeout", "hook_timeout", type=float, default=None, metavar="SECONDS",
+                 help="A plugin hook that runs longer becomes an error record for its task (off by default)."),
     click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head."),
     click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     click.option("--revision", default=None, help="Hub revision of the model."),

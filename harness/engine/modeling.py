@@ -1,6 +1,7 @@
 """Loading pretrained encoders (hub id, local path or alias) and saving/loading encoder checkpoints."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.files import share_like_umask
 from harness.formats.base import Head, TaskModel
 
 
@@ -53,9 +55,11 @@ class LoadedModel:
                 self.fusion.save(tmp / "vision")
             for name in heads:
                 torch.save(self.heads[name].state_dict(), tmp / f"head-{name}.pt")
-            (tmp / "meta.json").write_text(json.dumps({**(meta or {}), "heads": list(heads)},
+            files = _fsync_tree(tmp)
+            (tmp / "meta.json").write_text(json.dumps({**(meta or {}), "heads": list(heads), "files": files},
                                                       indent=1, sort_keys=True))
-            _fsync_tree(tmp)
+            _fsync_tree(tmp, only="meta.json")
+            share_like_umask(tmp)
             if directory.exists():
                 shutil.rmtree(directory)
             os.replace(tmp, directory)
@@ -68,11 +72,43 @@ class LoadedModel:
         return (Path(directory) / "meta.json").exists() and (Path(directory) / "encoder").is_dir()
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in root.rglob("*"):
+def checkpoint_problem(directory: Path) -> str | None:
+    """Why a saved checkpoint cannot be trusted (unreadable meta.json, a file missing, truncated or
+    changed since its save, per the sizes and SHA-256 sums in meta.json), or None when it is intact."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"meta.json unreadable ({type(exc).__name__})"
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict):
+        return None if isinstance(meta, dict) else "meta.json is not an object"  # saved before checksums
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected.get("size") or _sha256(path) != expected.get("sha256"):
+            return f"{name} is truncated or changed since it was saved"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(root: Path, only: str | None = None) -> dict[str, dict[str, Any]]:
+    """fsync every file under ``root`` (or just ``only``); their sizes and SHA-256 sums by relative path."""
+    files = {}
+    for path in sorted(root.rglob("*") if only is None else [root / only]):
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+            files[path.relative_to(root).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    return files
 
 
 def load_head_state(directory: Path, name: str) -> dict[str, torch.Tensor] | None:

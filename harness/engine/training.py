@@ -8,9 +8,13 @@ proportional to its (capped) size ** (1 / temperature).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import random
+import signal
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from harness.errors import TrainingError
+from harness.files import share_like_umask
 from harness.formats import get_format
 from harness.engine.inference import autocast_context, to_device
 
@@ -74,19 +79,53 @@ def _batch_stream(lengths: list[int], batch_size: int, rng: random.Random) -> It
         yield from length_grouped_batches(lengths, batch_size, rng)
 
 
+#: more optimizer steps than this is a typo (``epochs=1e8``), not an experiment
+MAX_STEPS = 10_000_000
+
+
+class Schedule:
+    """The whole run as (task, example indices) steps, fixed by the seed and generated lazily: memory
+    does not grow with the step count. ``shard(i, n)`` is process ``i``'s share of ``n``."""
+
+    def __init__(self, lengths: dict[str, list[int]], batch_size: int, total: int, seed: int,
+                 weights: dict[str, float], start: int = 0, stride: int = 1):
+        self.lengths, self.batch_size, self.total, self.seed = lengths, batch_size, total, seed
+        self.weights, self.start, self.stride = weights, start, stride
+
+    def shard(self, index: int, count: int) -> "Schedule":
+        return Schedule(self.lengths, self.batch_size, self.total, self.seed, self.weights,
+                        self.start + index * self.stride, self.stride * count)
+
+    def __len__(self) -> int:
+        return max(0, math.ceil((self.total - self.start) / self.stride))
+
+    def _steps(self) -> Iterator[tuple[str, list[int]]]:
+        rng = random.Random(self.seed)
+        streams = {name: _batch_stream(values, self.batch_size, random.Random(rng.random()))
+                   for name, values in self.lengths.items()}
+        names = list(self.weights)
+        weights = [self.weights[n] for n in names]
+        for _ in range(self.total):
+            name = rng.choices(names, weights=weights)[0] if len(names) > 1 else names[0]
+            yield name, next(streams[name])
+
+    def __iter__(self) -> Iterator[tuple[str, list[int]]]:
+        return itertools.islice(self._steps(), self.start, None, self.stride)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schedule) and list(self) == list(other)
+
+
 def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
-                   temperature: float = 1.0, cap: int | None = None) -> list[tuple[str, list[int]]]:
-    """The whole run as a list of (task, example indices) steps, fixed by the seed."""
-    rng = random.Random(seed)
+                   temperature: float = 1.0, cap: int | None = None) -> Schedule:
+    """The whole run as (task, example indices) steps, fixed by the seed (see :class:`Schedule`)."""
     sizes = {name: len(values) for name, values in lengths.items()}
-    weights = mixing_weights(sizes, temperature, cap)
     batches_per_epoch = sum(math.ceil((min(n, cap) if cap else n) / batch_size) for n in sizes.values())
     total = max(1, round(epochs * batches_per_epoch))
-    streams = {name: _batch_stream(values, batch_size, random.Random(rng.random()))
-               for name, values in lengths.items()}
-    names = list(weights)
-    picks = rng.choices(names, weights=[weights[n] for n in names], k=total) if len(names) > 1 else names * total
-    return [(name, next(streams[name])) for name in picks]
+    if total > MAX_STEPS:
+        raise TrainingError(f"training would take {total:,} steps ({epochs:g} epochs of {batches_per_epoch:,} "
+                            f"batches); at most {MAX_STEPS:,}: lower epochs or raise batch_size")
+    return Schedule(lengths, batch_size, total, seed, mixing_weights(sizes, temperature, cap))
 
 
 def _optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -110,10 +149,21 @@ class TrainState:
         self.path = Path(state_dir) / "train-state.pt" if state_dir else None
         self.every_s, self.last = every_s, time.perf_counter()
 
-    def load(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    def load(self, fingerprint: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any] | None:
+        """The saved state, or None. Read as tensors only (``weights_only``): a file planted in the
+        output directory cannot run code; a damaged one is discarded with a warning (the phase restarts)."""
         if self.path is None or not self.path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError(f"expected a dict, got {type(state).__name__}")
+        except Exception as exc:  # noqa: BLE001 - truncated, empty, foreign or unsafe: never trusted
+            warn(f"[warning] training state {self.path} is damaged or unsafe ({type(exc).__name__}: "
+                 f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else 'no detail'}); "
+                 f"discarded, the phase restarts")
+            self.path.unlink(missing_ok=True)
+            return None
         return state if state.get("fingerprint") == fingerprint else None
 
     def due(self) -> bool:
@@ -122,12 +172,52 @@ class TrainState:
     def save(self, state: dict[str, Any]) -> None:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        torch.save(state, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        tmp = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                torch.save(state, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            share_like_umask(tmp)
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.last = time.perf_counter()
+
+
+class Stop(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the run stops; ``saved`` says what a training loop kept before stopping."""
+
+    def __init__(self, signum: int, saved: str | None = None):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.saved = signum, saved
+
+
+_STOP: dict[str, Any] = {"signal": None, "training": 0}
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM raise :class:`Stop` at once, except inside a training loop, which
+    saves its state at the next step boundary and then raises it; a second signal raises at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        first = _STOP["signal"] is None
+        _STOP["signal"] = signum
+        if not (_STOP["training"] and first):
+            raise Stop(signum)
+
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+        _STOP["signal"] = None
 
 
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
@@ -165,7 +255,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                                                 optimizer_steps)
     task_model, optimizer, scheduler = accelerator.prepare(task_model, optimizer, scheduler)
     # shard the schedule when several processes train data-parallel
-    schedule = schedule[accelerator.process_index::accelerator.num_processes]
+    schedule = schedule.shard(accelerator.process_index, accelerator.num_processes)
     pad_id = model.tokenizer.pad_token_id or 0
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
@@ -174,7 +264,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     saver = TrainState(state_dir, save_every_s)
     fingerprint = {"steps": len(schedule), "seed": seed, "hparams": hparams.as_dict(),
                    "tasks": {name: len(f) for name, f in features.items()}}
-    resumed = saver.load(fingerprint)
+    resumed = saver.load(fingerprint, reporter.log)
     if resumed is not None:
         accelerator.unwrap_model(task_model).load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
@@ -189,6 +279,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     start = time.perf_counter()
     reporter.start(f"training {'+'.join(t.name for t in tasks)}", len(schedule))
     reporter.advance(done)
+    _STOP["training"] += 1
     try:
         for step, (name, indices) in enumerate(schedule, start=1):
             if step <= done:
@@ -221,15 +312,22 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                                         f"{value} near step {step}; lower the learning rate or check the data")
                 recent.append(value)
                 reporter.advance(0, loss=value)
-            if update and step < len(schedule) and saver.due():
-                saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
-                            "recent": recent, "running": running.item(), "pending": pending,
-                            "model": accelerator.unwrap_model(task_model).state_dict(),
-                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "rng": torch.get_rng_state(),
-                            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
+            stopping = update and _STOP["signal"] is not None
+            if stopping or (update and step < len(schedule) and saver.due()):
+                saved = None
+                if saver.path is not None:
+                    saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
+                                "recent": recent, "running": running.item(), "pending": pending,
+                                "model": accelerator.unwrap_model(task_model).state_dict(),
+                                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                "rng": torch.get_rng_state(),
+                                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
+                    saved = f"training state at step {step} of {len(schedule)} in {saver.path.parent}"
+                if stopping:
+                    raise Stop(_STOP["signal"], saved)
             reporter.advance(1)
     finally:
+        _STOP["training"] -= 1
         reporter.finish()
     seconds = time.perf_counter() - start
     task_model.eval()
@@ -237,5 +335,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
             "final_loss": recent[-1] if recent else None,
             "task_sizes": {name: len(f) for name, f in features.items()},
+            "data": {task.name: facts for task in tasks
+                     if (facts := formats[task.name].describe_data(examples[task.name], task, train=True))},
             "mixing": mixing_weights({n: len(f) for n, f in features.items()},
                                      float(sampling.get("temperature", 1.0)), sampling.get("cap"))}

@@ -33,6 +33,7 @@ class EvalOutput:
     predictions: list[Any] = field(default_factory=list)
     golds: list[Any] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)   # examples/s, latency p50/p95, memory
+    data: dict[str, Any] = field(default_factory=dict)      # Format.describe_data of the examples
 
 
 class Head(nn.Module):
@@ -126,6 +127,11 @@ class Format:
     def gold(self, example: dict[str, Any]) -> Any:
         return example.get("label")
 
+    def describe_data(self, examples: list[dict[str, Any]], task: "Task", train: bool = False) -> dict[str, Any]:
+        """Facts about the examples that a result records beside its metrics (rows repaired or left
+        out of training, how words were segmented, ...): merged into the record's ``data``."""
+        return {}
+
     def score(self, examples: list[dict[str, Any]], predictions: list[Any], task: "Task",
               language: str) -> dict[str, float]:
         raise NotImplementedError
@@ -141,7 +147,8 @@ class Format:
         metrics = self.score(examples, predictions, task, language)
         stats["examples_per_s"] = len(examples) / max(stats.get("seconds", 0.0), 1e-9)
         return EvalOutput(metrics=metrics, ids=[e["id"] for e in examples], predictions=predictions,
-                          golds=[self.gold(e) for e in examples], stats=stats)
+                          golds=[self.gold(e) for e in examples], stats=stats,
+                          data=self.describe_data(examples, task))
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

@@ -2,7 +2,7 @@
 classification, NLVR2/MaRVL image pairs. Shared with image_text_retrieval: image checks and batching.
 
 Examples carry ``images``: a list of encoded images (base64 text or bytes). They are decoded and
-checked on read (errors name file, row and field ``images[i]``); features carry
+checked on read (errors name file, row, the field and the image's index); features carry
 :class:`~harness.engine.vision.ImageRef` (pixel hash + data), and the fused encoder looks their
 features up in the vision tower's cache. Text-only encoders are refused with a one-line error.
 """
@@ -29,7 +29,7 @@ def check_images(example: dict[str, Any], most: int, least: int = 0) -> None:
         try:
             image_ref(data)
         except DataError as exc:
-            raise DataError(str(exc), field=f"images[{i}]") from None
+            raise DataError(f"image {i}: {exc}", field="images") from None
 
 
 def fused_encode(encoder: nn.Module, batch: dict[str, Any]) -> torch.Tensor:

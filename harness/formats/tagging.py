@@ -29,7 +29,8 @@ Label sets computed from data
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 from torch import nn
@@ -82,6 +83,55 @@ def class_names(values, names: list[str], field: str) -> list[str]:
             raise DataError(f"label {value!r} of word {i} is neither a code in 0..{len(names) - 1} "
                             f"nor one of {names}", field=field)
     return out
+
+
+@dataclass
+class ConlluSentence:
+    """One sentence of a CoNLL-U file: its syntactic words (``id``, ``form``, ``upos``, ``head``,
+    ``parents``: the basic head plus the heads of the enhanced ``DEPS`` column) and its multi-word
+    tokens (first word id, last word id, surface form). Empty nodes (``8.1``) are left out."""
+
+    line: int
+    words: list[dict[str, Any]] = field(default_factory=list)
+    multiword: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def read_conllu(lines: Iterable[str], where: str) -> Iterator[ConlluSentence]:
+    """The sentences of a CoNLL-U file (comments skipped; a blank line ends a sentence). A malformed
+    line is a DataError naming the file, the line and the column."""
+    sentence = None
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            if sentence is not None and (sentence.words or sentence.multiword):
+                yield sentence
+            sentence = None
+            continue
+        if line.startswith("#"):
+            continue
+        columns = line.split("\t")
+        if len(columns) != 10:
+            raise DataError(f"expected 10 tab-separated columns, got {len(columns)}", file=where, row=number)
+        if sentence is None:
+            sentence = ConlluSentence(line=number)
+        ident = columns[0]
+        try:
+            if "." in ident:
+                continue
+            if "-" in ident:
+                first, last = (int(part) for part in ident.split("-"))
+                sentence.multiword.append((first, last, columns[1]))
+                continue
+            word = {"id": int(ident), "form": columns[1], "upos": columns[3],
+                    "head": None if columns[6] == "_" else int(columns[6])}
+        except ValueError:
+            raise DataError(f"{ident!r} (ID) or {columns[6]!r} (HEAD) is not a word id", file=where,
+                            row=number, field="ID") from None
+        enhanced = [dep.split(":", 1)[0] for dep in columns[8].split("|")] if columns[8] != "_" else []
+        word["parents"] = {word["head"]} - {None} | {int(head) for head in enhanced if head.isdigit()}
+        sentence.words.append(word)
+    if sentence is not None and (sentence.words or sentence.multiword):
+        yield sentence
 
 
 class TaggingHead(Head):
@@ -235,6 +285,11 @@ class Tagging(Format):
 
     def gold(self, example):
         return example["tags"]
+
+    def describe_data(self, examples, task, train=False):
+        """The ``tokenization`` the examples declare (UD-POS: fused forms or syntactic words)."""
+        values = sorted({e["tokenization"] for e in examples if "tokenization" in e})
+        return {"tokenization": "+".join(values)} if values else {}
 
     def score(self, examples, predictions, task, language):
         from harness.metrics import scorers as metrics

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from harness.errors import LockedError
+from harness.files import open_nofollow, share_like_umask
 
 SCHEMA_VERSION = 1
 
@@ -57,14 +60,17 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "hparams": (dict, True, "target-training hyperparameters"),
         "intermediate_hparams": (dict, False, "intermediate-training hyperparameters"),
         "seed": (int, True, "random seed"),
-        "data": (dict, True, "source, limit and intermediate fraction"),
+        "data": (dict, True, "source, limit and intermediate fraction; what the format reports about the "
+                             "examples (QA `qa_alignment`: rows re-aligned, answers not found; UD-POS "
+                             "`tokenization`)"),
         "examples_per_s": (float, True, "evaluation throughput"),
         "latency_p50_ms": (float, True, "median batch latency"),
         "latency_p95_ms": (float, True, "95th percentile batch latency"),
         "peak_host_mb": (float, True, "peak resident host memory during the evaluation"),
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
-        "train": (dict, False, "statistics of the training phases that produced the model"),
+        "train": (dict, False, "statistics of the training phases that produced the model (per phase "
+                               "`data`: the format's report on the training rows, e.g. QA rows dropped)"),
         "time": (str, True, "UTC time written"),
     },
     "error": {
@@ -77,6 +83,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "phase": (str, True, "data, intermediate-train, target-train or evaluate"),
         "error_type": (str, True, "exception class"),
         "message": (str, True, "one-line message"),
+        "plugin": (str, False, "the plugin whose hook raised, when a hook did"),
         "model": (str, False, "model spec"),
         "intermediate": (list, False, "intermediate tasks of the failing configuration"),
         "seed": (int, False, "random seed"),
@@ -115,48 +122,78 @@ def validate_record(record: dict[str, Any]) -> list[str]:
     return problems
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """All complete records of a results file (a torn last line is skipped)."""
+def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """All complete records of a results file. A torn last line (a kill) is skipped silently; a
+    damaged line elsewhere (not JSON, not an object, not UTF-8, a result without a key) is skipped
+    with a warning naming the file and the line, so the cells it held are computed again."""
     path = Path(path)
     if not path.exists():
         return []
+    warn = warn or _warn_stderr
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
                 break  # torn by a kill: never acknowledged, will be recomputed
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+            if not raw.strip():
                 continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+                problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+                if problem is None and record.get("type") == "result" and not isinstance(record.get("key"), str):
+                    problem = "a result without a key"
+            except UnicodeDecodeError:
+                problem = "not valid UTF-8"
+            except ValueError:
+                problem = "not valid JSON"
+            if problem:
+                warn(f"{path}, line {number}: damaged record skipped ({problem}); its cell is computed again")
+                continue
+            records.append(record)
     return records
 
 
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 class ResultsWriter:
-    """Appends whole lines with flush + fsync; repairs a torn tail left by a kill on open."""
+    """Appends whole lines with one write + fsync; repairs a torn tail left by a kill on open. The file
+    is never opened through a symlink, and a failed write (full disk) is cut back off, so the file
+    keeps only whole lines."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         self._repair()
-        self._handle = open(self.path, "a", encoding="utf-8")
 
     def _repair(self) -> None:
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        size = os.fstat(self._fd).st_size
+        if size == 0:
             return
-        with open(self.path, "rb+") as handle:
+        tail = os.pread(self._fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+        if tail.endswith(b"\n"):
+            return
+        with open(self.path, "rb") as handle:  # the whole file only when the tail is torn
             data = handle.read()
-            if not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
+        os.ftruncate(self._fd, data.rfind(b"\n") + 1)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=False, default=_json_default)
-        self._handle.write(line + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        line = (json.dumps(record, ensure_ascii=False, sort_keys=False, default=_json_default) + "\n").encode("utf-8")
+        size = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        except OSError as exc:
+            os.ftruncate(self._fd, size)
+            exc.filename = exc.filename or str(self.path)
+            raise
 
     def close(self) -> None:
-        self._handle.close()
+        os.close(self._fd)
 
 
 def _json_default(value: Any) -> Any:
@@ -170,27 +207,32 @@ def _json_default(value: Any) -> Any:
 
 
 def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write a whole JSONL file via a temp file + rename (per-sample logs)."""
+    """Write a whole JSONL file via a temp file (unpredictable name, never a symlink) + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            for row in rows:
+                stream.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        share_like_umask(Path(name))
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 @contextmanager
 def output_lock(directory: Path) -> Iterator[None]:
-    """Exclusive lock on an output directory; a second run is refused, never interleaved."""
+    """Exclusive lock on an output directory; a second run is refused, never interleaved. The lock
+    file is never opened through a symlink (one planted there cannot be truncated)."""
     import fcntl
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lock_path = directory / ".lock"
-    handle = open(lock_path, "a+")
+    handle = os.fdopen(open_nofollow(lock_path, os.O_RDWR | os.O_CREAT), "r+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

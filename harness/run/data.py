@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError, HarnessError, PluginError, shown
 from harness.formats import get_format
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +37,9 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
     seen: dict[str, int] = {}
     where = f"{task.name}/{split}-{language}"
     try:
-        for where, number, row in rows:
+        for item in rows:
+            where, number, row = _row_triple(item, plugins.last_result("harness_load_rows"))
+            example: dict[str, Any] = {}
             try:
                 example = task.to_example(row, split, language)
                 if example is None:  # the plugin skips this row (e.g. an answer outside the label set)
@@ -46,12 +48,16 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
                 example["id"] = str(example["id"])
                 fmt.check(example, task)
             except DataError as exc:
-                raise DataError(_message(exc), file=where, row=number, field=exc.field) from None
+                raise DataError(_message(exc), file=where, row=number,
+                                field=_file_key(row, example, exc.field)) from None
             except KeyError as exc:
                 raise DataError("missing field", file=where, row=number, field=str(exc.args[0])) from None
             except (TypeError, ValueError) as exc:
                 raise DataError(str(exc), file=where, row=number) from None
             except AttributeError as exc:  # a plugin calling str methods on a null/number/list value
+                nulls = [key for key, value in row.items() if value is None]
+                if len(nulls) == 1:
+                    raise DataError("missing value (null)", file=where, row=number, field=nulls[0]) from None
                 raise DataError(f"unexpected value type ({exc})", file=where, row=number) from None
             if example["id"] in seen:
                 raise DataError(f"duplicate example id {example['id']!r} (first seen in row "
@@ -80,3 +86,21 @@ def _message(exc: DataError) -> str:
     if exc.field is not None and text.startswith(f"field '{exc.field}': "):
         return text[len(f"field '{exc.field}': "):]
     return text
+
+
+def _row_triple(item: Any, plugin: str | None) -> tuple[str, int, dict[str, Any]]:
+    """One item of ``harness_load_rows``; the wrong shape is the plugin's fault, not the data's."""
+    if isinstance(item, tuple) and len(item) == 3 and isinstance(item[1], int) and isinstance(item[2], dict):
+        return item
+    raise PluginError(f"harness_load_rows of plugin '{plugin or '?'}' yielded {type(item).__name__} "
+                      f"{shown(item)}; expected (where, row_number, row_dict) tuples")
+
+
+def _file_key(row: dict[str, Any], example: dict[str, Any], field: str | None) -> str | None:
+    """The key of the raw row that a format field came from (``sentence1`` rather than ``text_a``),
+    when exactly one key holds that very value; else the format field."""
+    if field is None or field in row or field not in example:
+        return field
+    value = example[field]
+    keys = [key for key, raw in row.items() if raw is value]
+    return keys[0] if len(keys) == 1 else field

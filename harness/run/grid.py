@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from harness.errors import HarnessError, LockedError
+from harness.errors import HarnessError, Interrupted, LockedError, StorageError
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
 
@@ -142,7 +142,7 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
         step_start = time.perf_counter()
         try:
             result = pipeline.run()
-        except LockedError:
+        except (LockedError, Interrupted, StorageError):
             raise
         except (KeyboardInterrupt, SystemExit):
             raise

@@ -11,8 +11,10 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import shlex
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -27,14 +29,16 @@ import torch
 from harness.run.data import load_examples, training_task
 from harness.run.request import RunRequest
 from harness.run.modality import ModalityDropout, drop_contaminated, drop_modalities, image_keys
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted, PluginError
+from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
 from harness.spec.hparams import Hyperparams
-from harness.engine.modeling import LoadedModel, load_head_state
+from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
 from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
-from harness.engine.training import Reporter
+from harness.engine.training import Reporter, Stop, stop_on_signals
+from harness.run.leftovers import DAMAGED, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
@@ -59,6 +63,19 @@ def pick_device(name: str | None) -> torch.device:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_eval_output(output: Any, plugin: str | None) -> None:
+    """A result a plugin returns must be writable: metrics a mapping of names to finite numbers."""
+    blame = f"harness_evaluate of plugin '{plugin}'" if plugin else "harness_evaluate"
+    metrics = getattr(output, "metrics", None)
+    if not isinstance(metrics, dict):
+        raise PluginError(f"{blame} returned {type(output).__name__}, not an EvalOutput with a metrics dict")
+    for name, value in metrics.items():
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise PluginError(f"{blame} returned metric {str(name)[:80]!r} = {str(value)[:80]!r}: "
+                              f"expected a finite number")
 
 
 def one_line(exc: BaseException) -> str:
@@ -107,6 +124,11 @@ class Pipeline:
                 raise HarnessError(f"options given for '{name}', which is not among the targets")
         self.languages = {t.name: registry.check_languages(t, request.languages.get(t.name) or t.languages())
                           for t in self.targets}
+        for task in [*self.targets, *self.intermediate]:  # these names become file names
+            safe_name(task.name, "task name")
+            for language in self.languages.get(task.name, []):
+                safe_name(language, f"language of task '{task.name}'")
+        self.plugins.timeout_s = request.hook_timeout_s
         for split in request.splits:
             if split not in ("dev", "test"):
                 raise HarnessError(f"unknown split '{split}' (expected dev or test)")
@@ -131,6 +153,7 @@ class Pipeline:
         return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
                             "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
                             "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
+                            "options": {t.name: t.spec.options for t in self.intermediate},
                             "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate},
                             **self._multimodal_key()})
 
@@ -172,13 +195,30 @@ class Pipeline:
         return self._from_checkpoint(Path(start_dir), {}) if start_dir else self._load(self.model_source)
 
     def _reuse(self, directory: Path, heads: dict[str, Any], phase: str, summary: RunSummary,
-               train_stats: dict[str, Any], note: str = "") -> LoadedModel:
-        """Load a saved checkpoint instead of training it again; its training statistics carry over."""
+               train_stats: dict[str, Any], note: str = "") -> LoadedModel | None:
+        """Load a saved checkpoint instead of training it again; its training statistics carry over.
+        None when there is none, or when it is damaged: then it is set aside and the phase retrains."""
+        if not LoadedModel.is_checkpoint(directory):
+            return None
+        problem = checkpoint_problem(directory)
+        if problem is None:
+            meta = json.loads((directory / "meta.json").read_text())
+            try:
+                model = self._from_checkpoint(directory, heads, meta)
+            except Exception as exc:  # noqa: BLE001 - a save from before checksums may be truncated
+                if meta.get("files"):
+                    raise  # its files are verified intact: the failure is not theirs
+                problem = f"cannot be loaded ({type(exc).__name__}: {one_line(exc)[:200]})"
+        if problem is not None:
+            aside = directory.with_name(f"{directory.name}{DAMAGED}{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+            directory.rename(aside)
+            self.log(f"[warning] {phase} checkpoint {directory} is damaged ({problem}); moved to {aside} "
+                     f"and training it again")
+            return None
         self.log(f"reusing {phase} checkpoint {directory}{note}")
         summary.reused_checkpoints.append(str(directory))
-        meta = json.loads((directory / "meta.json").read_text())
         train_stats[phase] = meta.get("train")
-        return self._from_checkpoint(directory, heads, meta)
+        return model
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
         """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
@@ -192,9 +232,9 @@ class Pipeline:
         if key is None:
             return None, {"key": None, "path": None, "reused": False}
         directory = self.out / "checkpoints" / f"intermediate-{key}"
-        if LoadedModel.is_checkpoint(directory):
-            model = self._reuse(directory, {}, "intermediate", summary, train_stats,
-                                f" ({'+'.join(t.name for t in self.intermediate)})")
+        model = self._reuse(directory, {}, "intermediate", summary, train_stats,
+                            f" ({'+'.join(t.name for t in self.intermediate)})")
+        if model is not None:
             return model, {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
         examples, multimodal = self.intermediate_examples
@@ -261,8 +301,8 @@ class Pipeline:
         if not fmt.trainable:
             return self._start_model(start_dir), {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
         directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
-        if LoadedModel.is_checkpoint(directory):
-            model = self._reuse(directory, {task.name: task}, "target", summary, train_stats)
+        model = self._reuse(directory, {task.name: task}, "target", summary, train_stats)
+        if model is not None:
             return model, {"key": key, "path": str(directory), "reused": True, "trained": True}
         model = self._start_model(start_dir)
         if self.request.keep_head and start_dir:
@@ -302,23 +342,46 @@ class Pipeline:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        with output_lock(self.out):
-            return self._run()
+        self.summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        try:
+            with output_lock(self.out), stop_on_signals():
+                return self._run(self.summary)
+        except KeyboardInterrupt as exc:
+            raise self._interrupted(exc) from None
+        except OSError as exc:
+            error = storage_error(exc)
+            if error is None:
+                raise
+            raise error from None
 
-    def _run(self) -> RunSummary:
+    def _interrupted(self, exc: KeyboardInterrupt) -> Interrupted:
+        """What a stopped run kept, and the command that resumes it."""
+        signum = exc.signum if isinstance(exc, Stop) else signal.SIGINT
+        kept = [f"{self.summary.computed} new result(s) in {self.summary.results_file}"]
+        if isinstance(exc, Stop) and exc.saved:
+            kept.append(exc.saved)
+        command = " ".join(shlex.quote(a) for a in ["harness", *sys.argv[1:]])
+        return Interrupted(f"{signal.Signals(signum).name}: kept {', '.join(kept)} and every saved checkpoint; "
+                           f"resume with: {command}", 128 + signum)
+
+    def _run(self, summary: RunSummary) -> RunSummary:
         start = time.perf_counter()
-        for stray in (self.out / "checkpoints").glob(".*"):  # temp dirs of saves killed midway
-            shutil.rmtree(stray, ignore_errors=True)
-        summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
-        previous = [r for r in read_records(summary.results_file) if r.get("type") == "result"]
+        for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
+            if leftover.safe:
+                remove(leftover)
+        previous = [r for r in read_records(summary.results_file, warn=lambda m: self.log(f"[warning] {m}"))
+                    if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
         done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
+        self.samples_only = set(done)  # reused results; evaluated again only to write missing --log-samples
         writer = ResultsWriter(summary.results_file)
         try:
             plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
                              for split in self.request.splits] for t in self.targets}
-            todo = {name: [c for c in cells if c[2] not in done] for name, cells in plan.items()}
+            todo = {name: [c for c in cells if c[2] not in done or (self.request.log_samples and not
+                                                                  self._samples_path(name, c[0], c[1]).exists())]
+                    for name, cells in plan.items()}
             for cells in plan.values():
                 for cell in cells:
                     if cell[2] in done:
@@ -326,9 +389,12 @@ class Pipeline:
                         summary.skipped += 1
             if summary.skipped:
                 self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
-            if any(todo.values()):
+            computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
+            if computing:
                 self._write(writer, self._run_record(), summary)
+            if any(todo.values()):
                 self._compute(todo, writer, summary)
+            if computing:
                 self._write(writer, {"type": "run_end", "schema_version": SCHEMA_VERSION, "run_id": self.run_id,
                                      "wall_seconds": round(time.perf_counter() - start, 3),
                                      "n_results": summary.computed, "n_skipped": summary.skipped,
@@ -368,6 +434,8 @@ class Pipeline:
                 except Exception as exc:  # noqa: BLE001
                     self._error(writer, summary, task.name, language, split, "evaluate", exc)
                     continue
+                if key in self.samples_only:
+                    continue  # its result is already in the file: only the samples were missing
                 self._write(writer, record, summary)
                 summary.results.append(record)
                 summary.computed += 1
@@ -383,6 +451,7 @@ class Pipeline:
             self.plugins, task, other_split, language, source=r.data, limit=r.limit)}
         output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
                                        examples=examples, hparams=hparams, context=context)
+        check_eval_output(output, self.plugins.last_result("harness_evaluate"))
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
                                                                if isinstance(v, (int, float))))
         if r.log_samples:
@@ -400,6 +469,7 @@ class Pipeline:
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
                   "peak_host_mb": float(s.get("peak_host_mb", 0.0)),
                   "eval_seconds": round(float(s.get("seconds", 0.0)), 3), "train": stats, "time": utc_now()}
+        record["data"].update(output.data)    # what the format reports about the examples
         if self.intermediate:
             record["intermediate_hparams"] = self.intermediate_hparams.as_dict()
         if model.provenance:
@@ -418,7 +488,11 @@ class Pipeline:
                                     .encode("utf-8")).hexdigest()
             rows.append({"id": ident, "input_hash": digest, "prediction": prediction,
                          "gold": output.golds[index] if index < len(output.golds) else None})
-        write_jsonl_atomic(self.out / "samples" / self.config_label / task.name / f"{split}-{language}.jsonl", rows)
+        write_jsonl_atomic(self._samples_path(task.name, language, split), rows)
+
+    def _samples_path(self, task_name: str, language: str, split: str) -> Path:
+        """Where --log-samples writes a cell; the names are checked, so it cannot leave the output dir."""
+        return inside(self.out, self.out / "samples" / self.config_label / task_name / f"{split}-{language}.jsonl")
 
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
@@ -426,10 +500,12 @@ class Pipeline:
         try:
             self.plugins.result_written(record)
         except Exception as exc:  # noqa: BLE001 - an observer must not cost the run its results
-            self.log(f"[warning] a harness_result_written plugin failed: {type(exc).__name__}: {one_line(exc)}")
+            plugin = getattr(exc, "harness_plugin", "a plugin")
+            self.log(f"[warning] harness_result_written of plugin '{plugin}' failed: {type(exc).__name__}: "
+                     f"{one_line(exc)}")
 
     def _error(self, writer, summary, task, language, split, phase, exc) -> None:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or (isinstance(exc, OSError) and storage_error(exc)):
             raise exc
         record = {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "task": task,
                   "language": language, "split": split, "phase": phase, "error_type": type(exc).__name__,
@@ -438,7 +514,11 @@ class Pipeline:
                   "time": utc_now()}
         if not isinstance(exc, HarnessError):
             record["traceback"] = traceback.format_exc(limit=-8)
-        self.log(f"[error] {task} {language or ''} {split or ''} {phase}: {record['message']}")
+        plugin = getattr(exc, "harness_plugin", None)
+        if plugin:
+            record["plugin"] = plugin
+        self.log(f"[error] {task} {language or ''} {split or ''} {phase}: {record['message']}"
+                 + (f" (plugin '{plugin}')" if plugin else ""))
         self._write(writer, record, summary)
         summary.errors.append(record)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.spec.hparams import Hyperparams
+from harness.spec.hparams import Hyperparams, in_range, range_text
 
 
 @dataclass
@@ -30,6 +30,7 @@ class RunRequest:
     overwrite: str = "only-missing"
     keep_head: bool = False
     save_every_s: float = 600.0                                # mid-phase training state interval
+    hook_timeout_s: float | None = None                        # --hook-timeout: a hanging plugin hook fails
     device: str | None = None
     revision: str | None = None
     preset: str | None = None
@@ -52,16 +53,38 @@ def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
     return result
 
 
-def yaml_value(text: str) -> Any:
-    """A command-line value read as YAML (``3`` an int, ``true`` a bool, ``jiant`` a string)."""
+def yaml_value(text: str, where: str = "value") -> Any:
+    """A command-line value read as YAML (``3`` an int, ``true`` a bool, ``jiant`` a string);
+    malformed YAML (``[1``) is a one-line error naming ``where``."""
     import yaml
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not a valid value"
+        raise HarnessError(f"{where}={text[:80]!r}: {problem}; write a number or a word") from None
 
 
 def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
-    raw = {k: yaml_value(v) for k, v in parse_assignments(values, what).items()}
-    Hyperparams().merged(raw, where=what)  # validate names and types now
+    raw = {k: yaml_value(v, f"{what} {k}") for k, v in parse_assignments(values, what).items()}
+    Hyperparams().merged(raw, where=what)  # validate names, types and ranges now
     return raw
+
+
+#: option -> (lowest, highest, whether the lowest is allowed); a value outside is a one-line error
+OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
+    "--limit": (1, 1e12, True), "--seed": (0, 2**32 - 1, True), "--save-every": (0, 1e6, False),
+    "--temperature": (0, 1e6, False), "--cap": (1, 1e12, True), "--hook-timeout": (0, 1e6, False),
+}
+
+
+def check_option(name: str, value: Any, shown: str = "") -> Any:
+    """``value`` when it lies in the declared range of option ``name`` (None passes: not given);
+    ``shown`` names where the value came from when not the option itself (a preset)."""
+    if value is None:
+        return None
+    if not in_range(float(value), *OPTION_RANGES[name]):
+        raise HarnessError(f"{shown or name} {value!r}: {range_text(*OPTION_RANGES[name])}")
+    return value
 
 
 def build_request(registry, options: dict[str, Any]):
@@ -94,24 +117,30 @@ def build_request(registry, options: dict[str, Any]):
     hparams = {**(preset.hparams if preset else {}), **parse_hparams(options.get("hparams") or (), "--hparam")}
     inter_hparams = {**(preset.intermediate_hparams if preset else {}),
                      **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
-    sampling = {k: options[k] for k in ("temperature", "cap") if options.get(k) is not None}
+    sampling = {k: check_option(f"--{k}", options[k]) for k in ("temperature", "cap") if options.get(k) is not None}
+    if options.get("limit") is not None:
+        limit = check_option("--limit", options["limit"])
+    else:
+        limit = check_option("--limit", preset.limit if preset else None, f"preset '{preset.name}' limit" if preset else "")
+    seed = check_option("--seed", options["seed"] if options.get("seed") is not None else 1)
+    save_every = check_option("--save-every", options["save_every"] if options.get("save_every") is not None else 10.0)
     task_options = {task: dict(values) for task, values in (preset.options if preset else {}).items()
                     if task in targets}
     for assignment, value in parse_assignments(options.get("task_options") or (), "--task-option").items():
         task, _, key = assignment.partition(".")
         if not task or not key:
             raise HarnessError(f"--task-option '{assignment}={value}': expected TASK.KEY=VALUE")
-        task_options.setdefault(task, {})[key] = yaml_value(value)
+        task_options.setdefault(task, {})[key] = yaml_value(value, f"--task-option {assignment}")
     return RunRequest(
         model=model, targets=targets, intermediate=intermediate, languages=languages,
         splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
-        seed=options["seed"] if options.get("seed") is not None else 1,
-        limit=options["limit"] if options.get("limit") is not None else (preset.limit if preset else None),
+        seed=seed, limit=limit,
         data=options.get("data") or (preset.data if preset else "auto"),
         output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples") or (preset and preset.log_samples)),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
-        save_every_s=60.0 * float(options["save_every"] if options.get("save_every") is not None else 10.0),
+        save_every_s=60.0 * float(save_every),
+        hook_timeout_s=check_option("--hook-timeout", options.get("hook_timeout")),
         device=options.get("device"), revision=options.get("revision"),
         preset=preset.name if preset else None,
         task_options=task_options,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError, did_you_mean
+from harness.errors import ConfigError, did_you_mean, shown
 from harness.spec.hparams import Hyperparams
 from harness.spec.tasks import HubSource, TaskSpec
 
@@ -129,9 +129,9 @@ def _check_mapping(data: Any, schema: dict[str, tuple[Any, bool, Any]], path: st
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{file}: {where}: expected {_kind_name(kind)}, got {value!r}")
+            raise ConfigError(f"{file}: {where}: expected {_kind_name(kind)}, got {shown(value)}")
         if isinstance(allowed, tuple) and kind is str and value not in allowed:
-            raise ConfigError(f"{file}: {where}: expected one of {', '.join(allowed)}; got {value!r}")
+            raise ConfigError(f"{file}: {where}: expected one of {', '.join(allowed)}; got {shown(value)}")
         if isinstance(allowed, tuple) and kind is dict:
             for sub in value:
                 if sub not in allowed:
@@ -141,7 +141,7 @@ def _check_mapping(data: Any, schema: dict[str, tuple[Any, bool, Any]], path: st
         if kind is list and isinstance(allowed, type):
             for i, item in enumerate(value):
                 if not isinstance(item, allowed) or (allowed is int and isinstance(item, bool)):
-                    raise ConfigError(f"{file}: {where}[{i}]: expected {_kind_name(allowed)}, got {item!r}")
+                    raise ConfigError(f"{file}: {where}[{i}]: expected {_kind_name(allowed)}, got {shown(item)}")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -158,8 +158,30 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    _check_size(data, str(path))
     _check_mapping(data, TOP_KEYS, "(top)", str(path))
     return data
+
+
+#: more values than this, counting each use of a YAML alias, is no task registry but an alias bomb
+MAX_YAML_VALUES = 200_000
+
+
+def _check_size(data: Any, file: str) -> None:
+    """Reject a document whose size with every alias expanded is absurd ("billion laughs"), before
+    anything walks or prints it; counting stops at the limit, so the check itself stays cheap."""
+    stack, count = [data], 0
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise ConfigError(f"{file}: more than {MAX_YAML_VALUES:,} values once YAML aliases are expanded; "
+                              f"refusing it (an alias bomb?)")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> TaskSpec:
@@ -214,7 +236,7 @@ def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
         base = builtin_plugins_dir() if is_builtin else Path(path).resolve().parent
         for name, entry in (data.get("tasks") or {}).items():
             if not isinstance(entry, dict):
-                raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {entry!r}")
+                raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {shown(entry)}")
             if name in raw_tasks:
                 merged = {**raw_tasks[name][0], **entry}
                 local_base = base if "local" in entry else raw_tasks[name][2]
@@ -223,7 +245,7 @@ def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
                 raw_tasks[name] = (entry, str(path), base)
         for name, entry in (data.get("presets") or {}).items():
             if not isinstance(entry, dict):
-                raise ConfigError(f"{path}: presets.{name}: expected a mapping, got {entry!r}")
+                raise ConfigError(f"{path}: presets.{name}: expected a mapping, got {shown(entry)}")
             previous = raw_presets.get(name, ({}, ""))[0]
             raw_presets[name] = ({**previous, **entry}, str(path))
         config.files.append(str(path))

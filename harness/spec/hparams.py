@@ -1,38 +1,46 @@
 """Hyperparameters of one training or evaluation phase, merged from defaults < task < preset < CLI."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from harness.errors import ConfigError, did_you_mean
+from harness.errors import ConfigError, did_you_mean, shown
+
+
+def _range(default: Any, low: float, high: float, low_ok: bool = True) -> Any:
+    """A hyperparameter with its declared range: ``low`` (included when ``low_ok``) to ``high``."""
+    return field(default=default, metadata={"range": (low, high, low_ok)})
 
 
 @dataclass(frozen=True)
 class Hyperparams:
-    learning_rate: float = 2e-5
-    epochs: float = 2.0
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    grad_accum: int = 1
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    max_length: int = 128
+    learning_rate: float = _range(2e-5, 0, 1e30, low_ok=False)  # a divergence test needs huge ones
+    epochs: float = _range(2.0, 0, 1000, low_ok=False)
+    batch_size: int = _range(32, 1, 65536)
+    eval_batch_size: int = _range(128, 1, 65536)
+    grad_accum: int = _range(1, 1, 65536)
+    warmup_ratio: float = _range(0.1, 0, 1)
+    weight_decay: float = _range(0.01, 0, 1)
+    max_grad_norm: float = _range(1.0, 0, 1e6)                # 0 = no clipping
+    max_length: int = _range(128, 8, 1_000_000)
     #: cap on padded tokens per evaluation batch (token-budget batching); 0 = use eval_batch_size only
-    eval_token_budget: int = 16384
+    eval_token_budget: int = _range(16384, 0, 1e9)
     #: "auto" = bf16 autocast on GPUs that support it, fp32 on CPU; or "no" / "bf16" / "fp16"
-    mixed_precision: str = "auto"
+    mixed_precision: str = field(default="auto", metadata={"choices": ("auto", "no", "bf16", "fp16")})
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
     def merged(self, overrides: dict[str, Any] | None, where: str = "hparams") -> "Hyperparams":
-        """A copy with ``overrides`` applied; unknown keys and wrong types are ConfigErrors."""
+        """A copy with ``overrides`` applied; unknown keys, wrong types and values outside the declared
+        range are ConfigErrors of one line."""
         if not overrides:
             return self
         values = asdict(self)
         types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        declared = {f.name: f.metadata for f in fields(self)}
         for key, value in overrides.items():
             if key not in values:
                 raise ConfigError(f"{where}.{key}: unknown hyperparameter{did_you_mean(key, values)} "
@@ -44,11 +52,28 @@ class Hyperparams:
                 values[key] = None
             if kind is int and isinstance(value, float) and values[key] is not None and value != values[key]:
                 values[key] = None  # 1.5 is not a batch size
-            if kind in (int, float) and values[key] is not None and values[key] < 0:
-                raise ConfigError(f"{where}.{key}: must not be negative, got {value!r}")
             if values[key] is None:
-                raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+                raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {shown(value)}")
+            _check_range(values[key], value, declared[key], f"{where}.{key}")
         return Hyperparams(**values)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_range(value: Any, given: Any, declared: Any, where: str) -> None:
+    choices = declared.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {shown(given)}")
+    if "range" in declared and not in_range(value, *declared["range"]):
+        raise ConfigError(f"{where}: {range_text(*declared['range'])}, got {shown(given)}")
+
+
+def in_range(value: float, low: float, high: float, low_ok: bool) -> bool:
+    return math.isfinite(value) and (low < value or (low_ok and value == low)) and value <= high
+
+
+def range_text(low: float, high: float, low_ok: bool) -> str:
+    def number(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+    return f"must be {'>=' if low_ok else '>'} {number(low)} and <= {number(high)}"

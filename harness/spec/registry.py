@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
-from harness.errors import ConfigError, HarnessError, UnknownNameError
+from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError
 from harness.plugins import Plugins, load_plugins
 from harness.spec.tasks import Task
 
@@ -74,16 +74,20 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
         if not isinstance(task, Task):
             raise TypeError(f"register() expects a harness.Task instance, got {type(task).__name__}")
         if task.name in registry.tasks:
-            raise ValueError(f"task '{task.name}' is already registered by another plugin")
+            owner = next((i.name for i in loaded.infos.values() if task.name in i.tasks), "another plugin")
+            raise PluginError(f"task '{task.name}' is already registered by plugin '{owner}'; plugin "
+                              f"'{plugin_name}' cannot register it too (disable one with --disable-plugin)")
         spec = config.specs.get(task.name)
-        if spec is None:
+        if spec is None:  # the plugin's own spec: a fault of the plugin, isolated like an import failure
             if task.default_spec is None:
-                raise ConfigError(f"task '{task.name}' (plugin '{plugin_name}') has no tasks.yaml entry "
-                                  f"and no default_spec")
+                raise PluginError(f"task '{task.name}' has no tasks.yaml entry and no default_spec")
             entry = {"plugin": plugin_name, "format": task.format, **task.default_spec}
             module = __import__(type(task).__module__, fromlist=["__file__"])
             base = Path(getattr(module, "__file__", ".")).resolve().parent
-            spec = spec_from_dict(task.name, entry, f"plugin {plugin_name}", base)
+            try:
+                spec = spec_from_dict(task.name, entry, f"plugin {plugin_name}", base)
+            except ConfigError as exc:
+                raise PluginError(f"invalid default_spec: {exc}") from None
         if spec.format != task.format:
             raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: '{spec.format}' but plugin "
                               f"'{plugin_name}' implements '{task.format}'")
