@@ -42,8 +42,8 @@ def tagging_examples(registry, n: int, seed: int) -> list[dict]:
     from harness.run.data import load_examples
 
     task = registry.task("udpos")
-    pools = {lang: load_examples(registry.plugins, task, "test", lang, source="local") for lang in LANGUAGES}
-    pools["en"] += load_examples(registry.plugins, task, "train", "en", source="local")
+    pools = {lang: load_examples(registry.plugins, task, "test", lang, source="samples") for lang in LANGUAGES}
+    pools["en"] += load_examples(registry.plugins, task, "train", "en", source="samples")
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -57,10 +57,10 @@ def tagging_examples(registry, n: int, seed: int) -> list[dict]:
 def qa_examples(registry, n: int, seed: int) -> list[dict]:
     from harness.run.data import load_examples
 
-    pools = {lang: load_examples(registry.plugins, registry.task("xquad"), "test", lang, source="local")
+    pools = {lang: load_examples(registry.plugins, registry.task("xquad"), "test", lang, source="samples")
              for lang in LANGUAGES}
     for split in ("train", "dev"):
-        pools["en"] += load_examples(registry.plugins, registry.task("squad"), split, "en", source="local")
+        pools["en"] += load_examples(registry.plugins, registry.task("squad"), split, "en", source="samples")
     rng = random.Random(seed)
     out = []
     for i in range(n):

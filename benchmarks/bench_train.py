@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     registry = build_registry()
     task = registry.task("xnli")
     labels = list(task.spec.labels)
-    train = augmented(load_examples(registry.plugins, registry.task("mnli"), "train", "en", source="local"),
+    train = augmented(load_examples(registry.plugins, registry.task("mnli"), "train", "en", source="samples"),
                       args.n, args.seed)
-    dev = augmented(load_examples(registry.plugins, registry.task("mnli"), "dev", "en", source="local"),
+    dev = augmented(load_examples(registry.plugins, registry.task("mnli"), "dev", "en", source="samples"),
                     args.dev_n, args.seed + 1)
     hparams = Hyperparams().merged({"learning_rate": args.learning_rate, "epochs": args.epochs,
                                     "batch_size": args.batch_size, "warmup_ratio": args.warmup_ratio,

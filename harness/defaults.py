@@ -11,8 +11,11 @@ from harness.hookspecs import hookimpl
 
 @hookimpl(trylast=True)
 def harness_load_rows(task, split, language, source):
-    """Local JSONL (``local``, or ``auto`` when the file exists), else the hub."""
-    if source == "local" or (source == "auto" and task.has_local(split, language)):
+    """The bundled samples, the local directory or the hub, as ``Task.source_for`` decides."""
+    where = task.source_for(split, language, source)
+    if where == "samples":
+        return task.with_local(task.spec.samples).local_rows(split, language)
+    if where == "local":
         return task.local_rows(split, language)
     return task.hub_rows(split, language)
 
@@ -30,9 +33,10 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
 
 
 @hookimpl(trylast=True)
-def harness_target_train(model, task, examples, hparams, seed, log, state):
+def harness_target_train(model, task, examples, hparams, seed, log, state, select):
     from harness.engine.training import train_model
-    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log, **(state or {}))
+    return train_model(model, [task], {task.name: examples}, hparams, seed, None, log, **(state or {}),
+                       select=select)
 
 
 @hookimpl(trylast=True)

@@ -62,10 +62,12 @@ def harness_register_commands(cli):
 def harness_load_rows(task, split, language, source):
     """Return the raw rows of one (task, split, language), or None to let the next plugin try.
 
-    Called once per (task, split, language) the pipeline reads. ``source`` is ``"local"``,
-    ``"hub"`` or ``"auto"`` (local when the directory has the file, else hub). Must return an
-    iterable of ``(where, row_number, row_dict)``; ``where`` names the file for error messages.
-    First non-None result wins; the built-in reads ``<local>/<split>-<lang>.jsonl`` or the hub.
+    Called once per (task, split, language) the pipeline reads. ``source`` is ``"samples"`` (the
+    bundled samples), ``"local"`` (the user's directory), ``"hub"`` or ``"auto"`` (local when the
+    directory has the file, else hub; see ``Task.source_for``). Must return an iterable of
+    ``(where, row_number, row_dict)``; ``where`` names the file (a path, or a
+    :class:`harness.spec.tasks.HubOrigin`) for error messages and the results' record of what was read.
+    First non-None result wins; the built-in reads ``<dir>/<split>-<lang>.jsonl`` or the hub.
     """
 
 
@@ -111,14 +113,17 @@ def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, 
 # --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def harness_target_train(model, task, examples, hparams, seed, log, state):
+def harness_target_train(model, task, examples, hparams, seed, log, state, select):
     """Fine-tune ``model`` (encoder + a fresh or carried-over head for ``task``) on ``examples``.
 
     Called once per (encoder checkpoint, target, hyperparameters, seed); skipped for formats
     that need no training (retrieval) and when the target checkpoint exists. ``examples`` are the
     English training examples (of ``train_task`` when the target declares one), ``hparams`` a
     :class:`harness.spec.hparams.Hyperparams`, ``seed`` the random seed, ``log`` a Reporter, ``state``
-    the mid-phase resume settings (as for intermediate training).
+    the mid-phase resume settings (as for intermediate training). ``select`` is None, or model
+    selection (``--select-on en-dev``): a dict with ``score(model) -> float`` (higher is better),
+    ``every`` (steps between evaluations, 0 = once per epoch) and ``on`` (what is scored); keep the
+    weights of the best evaluation.
     Must return a dict of training statistics.
     First non-None result wins; the built-in is the same loop as intermediate training.
     """

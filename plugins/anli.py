@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness import Task, hookimpl
 from harness.formats.classification import class_label
 from harness.errors import DataError
+from harness.spec.tasks import read_hub
 
 DEFAULT_ROUNDS = (1, 2, 3)
 
@@ -42,16 +43,11 @@ class ANLI(Task):
         return [f"{prefix}_r{n}" for n in self.rounds()]
 
     def hub_rows(self, split, language):
-        import datasets
-
         hub = self.spec.hub
         if hub is None:
             raise DataError(f"task '{self.name}' declares no hub source", field="hub")
         for hub_split in self.hub_splits(split):
-            dataset = datasets.load_dataset(hub.path, hub.name, split=hub_split, revision=hub.revision)
-            where = f"hub:{hub.path}[{hub_split}]"
-            for number, row in enumerate(dataset, start=1):
-                yield where, number, row
+            yield from read_hub(hub, hub.name, hub_split)
 
 
 @hookimpl

@@ -34,6 +34,10 @@ class BUCC(Task):
     def local_file(self, split, language):
         return self.spec.local / f"{language}-en.{self.split_name(split)}.gold"
 
+    def local_files(self, split, language):
+        gold = self.local_file(split, language)
+        return [gold.with_suffix(f".{suffix}") for suffix in (language, "en", "gold")]
+
     def to_example(self, row, split, language):
         if row["side"] == "gold":
             return {"id": f"gold:{row['source_id']}:{row['target_id']}", "side": "gold",

@@ -18,7 +18,7 @@ FIELDS = ("examples_per_s", "batch_p50_ms", "batch_p95_ms", "example_p50_ms", "e
 
 
 def test_bench_two_models_side_by_side(tiny_model_path):
-    result = CliRunner().invoke(cli, ["bench", "--model", str(tiny_model_path), "--compare", str(tiny_model_path),
+    result = CliRunner().invoke(cli, ["bench", "--data", "samples", "--model", str(tiny_model_path), "--compare", str(tiny_model_path),
                                       "--task", "xnli", "--language", "de", "--limit", "16", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     text = result.output
@@ -29,7 +29,7 @@ def test_bench_two_models_side_by_side(tiny_model_path):
 
 
 def test_bench_json_fields_and_ratios(tiny_model_path):
-    result = CliRunner().invoke(cli, ["bench", "-m", str(tiny_model_path), "-c", str(tiny_model_path), "-t", "xnli",
+    result = CliRunner().invoke(cli, ["bench", "--data", "samples", "-m", str(tiny_model_path), "-c", str(tiny_model_path), "-t", "xnli",
                                       "-l", "de", "--limit", "16", "--batch-size", "4", "--json", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -47,14 +47,14 @@ def test_bench_json_fields_and_ratios(tiny_model_path):
 def test_bench_loads_a_checkpoint_directory_and_other_formats(tiny_model, tmp_path):
     checkpoint = tmp_path / "ckpt"
     tiny_model.save(checkpoint, meta={"note": "test"})
-    result = CliRunner().invoke(cli, ["bench", "-m", str(checkpoint), "-t", "udpos", "-l", "de", "--limit", "6",
+    result = CliRunner().invoke(cli, ["bench", "--data", "samples", "-m", str(checkpoint), "-t", "udpos", "-l", "de", "--limit", "6",
                                       "--json", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     figures = report["models"][0]
     assert figures["checkpoint"] is True and figures["source"].endswith("encoder")
     assert "ratios" not in report
-    result = CliRunner().invoke(cli, ["bench", "-m", str(checkpoint), "-t", "xquad", "-l", "en", "--limit", "3",
+    result = CliRunner().invoke(cli, ["bench", "--data", "samples", "-m", str(checkpoint), "-t", "xquad", "-l", "en", "--limit", "3",
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "compare" not in result.output
@@ -62,9 +62,9 @@ def test_bench_loads_a_checkpoint_directory_and_other_formats(tiny_model, tmp_pa
 
 def test_bench_user_errors(tiny_model_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["bench", "-m", str(tiny_model_path), "-t", "xnli", "-l", "xx"])
+    result = runner.invoke(cli, ["bench", "--data", "samples", "-m", str(tiny_model_path), "-t", "xnli", "-l", "xx"])
     assert result.exit_code == 2 and "error" in result.output
-    result = runner.invoke(cli, ["bench", "-m", str(tiny_model_path), "-t", "tatoeba", "-l", "de"])
+    result = runner.invoke(cli, ["bench", "--data", "samples", "-m", str(tiny_model_path), "-t", "tatoeba", "-l", "de"])
     assert result.exit_code == 2 and "no task head" in result.output
 
 

@@ -40,7 +40,7 @@ def registry():
 
 
 def load(registry, name, split="train", language="en"):
-    return load_examples(registry.plugins, registry.task(name), split, language, source="local")
+    return load_examples(registry.plugins, registry.task(name), split, language, source="samples")
 
 
 def task_with_rows(registry, name, tmp_path, rows, split="train", language="en"):
@@ -64,7 +64,7 @@ def first_row(name, split="train", language="en"):
                          [(n, s, l) for n, files in SAMPLE_FILES.items() for s, l in files])
 def test_sample_loads_and_maps(registry, name, split, language):
     task = registry.task(name)
-    assert task.spec.local is not None and task.spec.local.resolve() == (SAMPLES / name).resolve()
+    assert task.spec.samples is not None and task.spec.samples.resolve() == (SAMPLES / name).resolve()
     examples = load(registry, name, split, language)
     with open(SAMPLES / name / f"{split}-{language}.jsonl", encoding="utf-8") as handle:
         assert len(examples) == sum(1 for line in handle if line.strip())

@@ -42,7 +42,8 @@ def test_builtin_tasks_yaml_is_valid():
     xnli = config.specs["xnli"]
     assert xnli.kind == "target" and xnli.format == "classification" and xnli.metric == "accuracy"
     assert xnli.languages == XNLI_LANGS
-    assert xnli.local is not None and xnli.local.is_dir()   # samples/xnli, relative to the plugins package
+    assert xnli.samples is not None and xnli.samples.is_dir()   # samples/xnli, relative to the plugins package
+    assert xnli.local is None                                   # the user's data: --data-dir or a tasks file
     for spec in config.specs.values():
         assert spec.kind in KINDS and spec.format in FORMATS and spec.metric in METRICS
         Hyperparams().merged(spec.hparams)
@@ -132,7 +133,7 @@ def test_preset_errors(tmp_path):
     message = config_error(write(tmp_path, "presets:\n  quick:\n    targts: [xnli]\n"))
     assert "presets.quick.targts: unknown key; did you mean 'targets'?" in message
     message = config_error(write(tmp_path, "presets:\n  quick:\n    data: cloud\n"))
-    assert "presets.quick.data: expected one of local, hub, auto; got 'cloud'" in message
+    assert "presets.quick.data: expected one of samples, local, hub, auto; got 'cloud'" in message
     message = config_error(write(tmp_path, "presets:\n  quick:\n    limit: many\n"))
     assert "presets.quick.limit: expected an integer, got 'many'" in message
     message = config_error(write(tmp_path, "presets:\n  quick:\n    hparams: {batchsize: 8}\n"))
@@ -170,7 +171,7 @@ def test_override_keys_of_an_existing_task(tmp_path):
     assert spec.labels == ["entailment", "neutral", "contradiction"]
     assert spec.source_file == str(path)
     # other tasks keep the built-in values and local paths
-    assert load_task_config().specs["pawsx"].local == config.specs["pawsx"].local
+    assert load_task_config().specs["pawsx"].samples == config.specs["pawsx"].samples
 
 
 def test_later_tasks_file_wins(tmp_path):

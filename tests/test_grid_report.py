@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -20,13 +21,14 @@ from click.testing import CliRunner
 from harness.commands import cli
 from harness.results.records import read_records
 
+SAMPLES = Path(__file__).resolve().parent.parent / "plugins" / "samples"
 GRID_LANGS = ["-l", "xnli=en,de", "-l", "pawsx=en,de"]
 
 
 def grid_args(model: Path, out: Path) -> list[str]:
     return ["grid", "--model", str(model), "--intermediate", "mnli,sst2", "--multi-task",
             "--targets", "xnli,pawsx", *GRID_LANGS, "--limit", "8", "--hparam", "epochs=1",
-            "--intermediate-hparam", "epochs=1", "--data", "local", "--device", "cpu", "-o", str(out)]
+            "--intermediate-hparam", "epochs=1", "--data", "samples", "--device", "cpu", "-o", str(out)]
 
 
 def result_keys(path: Path) -> list[str]:
@@ -265,11 +267,15 @@ def test_report_lists_error_records(tmp_path):
 
 
 def test_grid_failing_cell_does_not_stop_the_grid(tiny_model_path, tmp_path):
-    """pawsx 'ko' has no bundled sample: its evaluation fails in every configuration, the others run."""
+    """pawsx 'ko' has a bad row: its evaluation fails in every configuration, the others run."""
     out = tmp_path / "grid"
+    root = tmp_path / "data"
+    for task in ("sst2", "pawsx"):
+        shutil.copytree(SAMPLES / task, root / task)
+    (root / "pawsx" / "test-ko.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "label": "maybe"}\n')
     result = CliRunner().invoke(cli, ["grid", "--model", str(tiny_model_path), "-i", "sst2", "-t", "pawsx",
                                       "-l", "pawsx=en,ko", "--limit", "8", "--hparam", "epochs=1",
-                                      "--data", "local", "--device", "cpu", "-o", str(out)])
+                                      "--data", "local", "--data-dir", str(root), "--device", "cpu", "-o", str(out)])
     assert result.exit_code == 1, result.output
     records = read_records(out / "results.jsonl")
     results = [r for r in records if r["type"] == "result"]

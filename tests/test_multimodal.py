@@ -124,7 +124,7 @@ def test_multimodal_samples_load(registry, name, split, language):
     from harness.run.data import load_examples
 
     task = registry.task(name)
-    examples = load_examples(registry.plugins, task, split, language, source="local")
+    examples = load_examples(registry.plugins, task, split, language, source="samples")
     assert len(examples) >= 20
     if task.spec.modality == "image_text":
         assert all(example["images"] for example in examples)
@@ -149,7 +149,7 @@ def test_test_sets_are_parallel_by_id(registry):
 
     for name, languages in (("xvnli", ("en", "ru")), ("marvl", ("en", "ta"))):
         task = registry.task(name)
-        en, other = (load_examples(registry.plugins, task, "test", lang, source="local") for lang in languages)
+        en, other = (load_examples(registry.plugins, task, "test", lang, source="samples") for lang in languages)
         assert [e["id"] for e in en] == [e["id"] for e in other]
         assert [e["images"] for e in en] == [e["images"] for e in other]
         assert [e["text_a"] for e in en] != [e["text_a"] for e in other]
@@ -266,8 +266,8 @@ def test_fused_model_learns_what_text_alone_cannot(tiny_model_path, tiny_clip_pa
     from harness_plugins.vision_models import harness_load_model
 
     task = registry.task("xgqa")
-    train = load_examples(registry.plugins, task, "train", "en", source="local")
-    dev = load_examples(registry.plugins, task, "dev", "en", source="local")
+    train = load_examples(registry.plugins, task, "train", "en", source="samples")
+    dev = load_examples(registry.plugins, task, "dev", "en", source="samples")
     model = harness_load_model(model=f"{tiny_model_path}+{tiny_clip_path}", device=torch.device("cpu"), revision=None)
     hparams = Hyperparams(learning_rate=3e-3, epochs=10, batch_size=16, max_length=32, warmup_ratio=0.0)
     train_model(model, [task], {task.name: train}, hparams, seed=1)
@@ -288,7 +288,7 @@ def test_multimodal_run_records_vision_dropout_and_contamination_then_gap_report
     args = ["eval", "--model", f"{tiny_model_path}+{tiny_clip_path}", "--intermediate", "m3it-vqa-v2",
             "--targets", "xgqa,xvnli-text", "-l", "xgqa=en,de", "-l", "xvnli-text=en,ru", "--limit", "16",
             "--modality-dropout", "image=0.5", "--hparam", "epochs=1", "--hparam", "max_length=32",
-            "--data", "local", "--device", "cpu", "--log-samples", "-o", str(out)]
+            "--data", "samples", "--device", "cpu", "--log-samples", "-o", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "English / non-English gap" in result.output
@@ -344,8 +344,8 @@ def test_image_text_retrieval_trains_and_scores(fused, registry):
     from harness.spec.hparams import Hyperparams
 
     task = registry.task("xflickrco")
-    train = load_examples(registry.plugins, task, "train", "en", source="local", limit=32)
-    test = load_examples(registry.plugins, task, "test", "en", source="local")
+    train = load_examples(registry.plugins, task, "train", "en", source="samples", limit=32)
+    test = load_examples(registry.plugins, task, "test", "en", source="samples")
     stats = train_model(fused, [task], {task.name: train}, Hyperparams(learning_rate=1e-3, epochs=1, batch_size=16,
                                                                        max_length=32), seed=1)
     assert stats["final_loss"] is not None and np.isfinite(stats["final_loss"])
@@ -381,7 +381,7 @@ def test_killed_multimodal_training_with_dropout_resumes_bit_identically(tiny_mo
     hparams = Hyperparams(batch_size=4, epochs=1, learning_rate=1e-3, max_length=32)  # 6 steps
 
     def examples():  # read and dropped again, as a rerun of the command does
-        rows = load_examples(registry.plugins, task, "train", "en", source="local", limit=24)
+        rows = load_examples(registry.plugins, task, "train", "en", source="samples", limit=24)
         return {task.name: drop_modalities(rows, ModalityDropout(image=0.5, mode="token"), 3, task.name)[0]}
 
     reference = fresh()

@@ -18,7 +18,7 @@ def run_eval(*args: str, env: dict | None = None):
 def tiny_args(model: Path, out: Path, *extra: str, xnli: str = "en,de") -> list[str]:
     return ["--model", str(model), "--intermediate", "mnli", "--targets", "xnli,tatoeba",
             "-l", f"xnli={xnli}", "-l", "tatoeba=de", "--limit", "12", "--hparam", "epochs=1",
-            "--hparam", "batch_size=8", "--data", "local", "-o", str(out), *extra]
+            "--hparam", "batch_size=8", "--data", "samples", "-o", str(out), *extra]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_new_target_reuses_the_intermediate_checkpoint(first_run, tiny_model_pat
     out, _ = first_run
     result = run_eval("--model", str(tiny_model_path), "--intermediate", "mnli", "--targets", "pawsx",
                       "-l", "pawsx=de", "--limit", "12", "--hparam", "epochs=1", "--hparam", "batch_size=8",
-                      "--data", "local", "-o", str(out))
+                      "--data", "samples", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert "reusing intermediate checkpoint" in result.output
     record = [r for r in read_records(out / "results.jsonl") if r.get("task") == "pawsx"][-1]
@@ -93,7 +93,7 @@ def test_same_seed_gives_identical_metrics(tiny_model_path, tmp_path):
     metrics = []
     for name in ("a", "b"):
         result = run_eval("--model", str(tiny_model_path), "--targets", "xnli", "-l", "xnli=de", "--limit", "16",
-                          "--hparam", "epochs=1", "--hparam", "batch_size=4", "--data", "local",
+                          "--hparam", "epochs=1", "--hparam", "batch_size=4", "--data", "samples",
                           "--log-samples", "-o", str(tmp_path / name))
         assert result.exit_code == 0, result.output
         metrics.append([r["metrics"] for r in read_records(tmp_path / name / "results.jsonl") if r["type"] == "result"])
@@ -133,7 +133,7 @@ def test_a_failing_task_is_isolated(tiny_model_path, tmp_path):
         "        raise RuntimeError('evaluation exploded')\n")
     result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "xnli,tatoeba",
                                       "-l", "xnli=en,de", "-l", "tatoeba=de", "--limit", "8", "--hparam", "epochs=1",
-                                      "--data", "local", "--plugins", str(plugin), "-o", str(tmp_path / "out")])
+                                      "--data", "samples", "--plugins", str(plugin), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "evaluation exploded" in result.output
     records = read_records(tmp_path / "out" / "results.jsonl")

@@ -193,10 +193,10 @@ def test_plugins_lists_core_builtin_and_entry_point():
     assert example["hooks"] == ["harness_register_tasks", "harness_result_written"]
     assert example["tasks"] == ["xsent"]
     assert not any(info["error"] for info in infos.values())
-    # the human-readable table has a row for it (cells are cut to the terminal width)
+    # the human-readable table has a row for it (plain text in a pipe: one row per line)
     table = invoke("plugins")
     assert table.exit_code == 0
-    assert any(line.startswith("│ example ") for line in table.stdout.splitlines()), table.stdout
+    assert any(line.startswith("example ") for line in table.stdout.splitlines()), table.stdout
 
 
 @needs_example
@@ -452,8 +452,12 @@ def test_training_and_evaluation_overrides(tmp_path, tiny_model_path):
     log = tmp_path / "calls.jsonl"
     plugin = plugin_file(tmp_path, "phase_override", OVERRIDE_PLUGIN.format(log=str(log)))
     out = tmp_path / "run"
+    mnli = tmp_path / "mnli.yaml"   # the English data: the user's directory (here a copy of the sample)
+    shutil.copytree(Path(__file__).resolve().parent.parent / "plugins" / "samples" / "mnli", tmp_path / "mnli")
+    mnli.write_text(f"tasks:\n  mnli:\n    local: {tmp_path / 'mnli'}\n", encoding="utf-8")
     result = invoke("eval", "--model", tiny_model_path, "-i", "mnli", "-t", "xsent", "-l", "xsent=en,de",
-                    "--limit", "8", "--hparam", "epochs=1", "-o", out, "--device", "cpu", "--plugins", plugin)
+                    "--limit", "8", "--hparam", "epochs=1", "-o", out, "--device", "cpu", "--plugins", plugin,
+                    "--tasks-file", mnli)
     assert result.exit_code == 0, result.output
     calls = read_log(log)
     assert calls == [

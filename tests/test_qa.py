@@ -151,7 +151,7 @@ def test_malformed_answers_are_data_errors_naming_id_and_answer():
     good = example("Paris is the capital of France.", "France")
     for answers, message in (({"text": ["France"], "answer_start": []}, "1 answer texts but 0"),
                              ({"text": ["France"], "answer_start": ["24"]}, "answer 0 answer_start: expected int"),
-                             ({"text": [24], "answer_start": [24]}, "answer 0 text: expected str"),
+                             ({"text": [24], "answer_start": [24]}, "answer 0 text: expected a non-empty string"),
                              ({"text": "France", "answer_start": [24]}, "lists 'text' and 'answer_start'")):
         with pytest.raises(DataError, match=message) as caught:
             FMT.check(dict(good, answers=answers), task)
@@ -235,7 +235,7 @@ def test_sample_labels_decode_back_to_the_gold_answers(tokenizer_name, request):
         task = reg.task(name)
         for stem in files:
             split, language = stem.split("-")
-            examples = load_examples(reg.plugins, task, split, language, source="local")
+            examples = load_examples(reg.plugins, task, split, language, source="samples")
             train = FMT.featurize(examples, tokenizer, task, 128, train=True)
             evals = FMT.featurize(examples, tokenizer, task, 128, train=False)
             assert [f["example_index"] for f in train] == [f["example_index"] for f in evals]
@@ -543,7 +543,7 @@ def test_samples_load_through_the_plugins():
         assert task.format == "qa" and task.spec.options["doc_stride"] == 128
         for stem in files:
             split, language = stem.split("-")
-            examples = load_examples(reg.plugins, task, split, language, source="local")
+            examples = load_examples(reg.plugins, task, split, language, source="samples")
             counts[(name, stem)] = len(examples)
             for ex in examples:
                 assert ex["answers"]["text"] and isinstance(ex["question"], str)
@@ -551,7 +551,7 @@ def test_samples_load_through_the_plugins():
                     assert id_language(ex["id"]) == language
     assert counts[("squad", "train-en")] >= 30
     # XQuAD is parallel: the same ids in every language
-    ids = {lang: [e["id"] for e in load_examples(reg.plugins, reg.task("xquad"), "test", lang, source="local")]
+    ids = {lang: [e["id"] for e in load_examples(reg.plugins, reg.task("xquad"), "test", lang, source="samples")]
            for lang in ("en", "de", "ru", "zh")}
     assert ids["en"] == ids["de"] == ids["ru"] == ids["zh"]
     assert reg.task("xquad").spec.train_task == "squad" and reg.task("mlqa").spec.train_task == "squad"
@@ -603,7 +603,7 @@ def test_training_on_the_squad_sample_lowers_the_loss(tiny_model):
     torch.manual_seed(0)
     reg = registry()
     task = reg.task("squad")
-    examples = load_examples(reg.plugins, task, "train", "en", source="local")
+    examples = load_examples(reg.plugins, task, "train", "en", source="samples")
     features = FMT.featurize(examples, tiny_model.tokenizer, task, 128, train=True)
     answered = [f for f in features if f["start_positions"] != CLS_INDEX][:8]
     batch = FMT.collate(answered, tiny_model.tokenizer.pad_token_id)
@@ -653,7 +653,7 @@ def test_evaluate_on_a_sample_returns_em_f1_score(tiny_model, name, language):
 
     reg = registry()
     task = reg.task(name)
-    examples = load_examples(reg.plugins, task, "test", language, source="local")
+    examples = load_examples(reg.plugins, task, "test", language, source="samples")
     torch.manual_seed(0)
     tiny_model.heads[name] = FMT.build_head(tiny_model.hidden_size, task)
     result = ExtractiveQA().evaluate(tiny_model, task, examples, language, Hyperparams(max_length=128))

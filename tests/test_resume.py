@@ -66,7 +66,7 @@ CELLS = {("xnli", "en", "test"), ("xnli", "de", "test"), ("pawsx", "de", "test")
 
 def eval_args(model: Path, out: Path, plugin: Path, *extra: str) -> list[str]:
     return ["eval", "--model", str(model), "--intermediate", "mnli", "--targets", "xnli,pawsx,tatoeba",
-            "-l", "xnli=en,de", "-l", "pawsx=de", "-l", "tatoeba=de", "--data", "local", "--limit", "8",
+            "-l", "xnli=en,de", "-l", "pawsx=de", "-l", "tatoeba=de", "--data", "samples", "--limit", "8",
             "--hparam", "epochs=1", "--hparam", "batch_size=8", "--log-samples", "--plugins", str(plugin),
             "-o", str(out), *extra]
 

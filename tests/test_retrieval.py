@@ -220,7 +220,7 @@ def registry():
 
 def load(registry, task, split, language):
     from harness.run.data import load_examples
-    return load_examples(registry.plugins, task, split, language, source="local")
+    return load_examples(registry.plugins, task, split, language, source="samples")
 
 
 def test_bucc_loader_reads_samples_and_rejects_unknown_gold_ids(registry, tmp_path):
@@ -229,7 +229,7 @@ def test_bucc_loader_reads_samples_and_rejects_unknown_gold_ids(registry, tmp_pa
     sides = [e["side"] for e in examples]
     assert sides.count("gold") == 16 and sides.count("source") == 32 and sides.count("target") == 32
     for name in ("sample.de", "sample.en"):
-        (tmp_path / f"de-en.{name}").write_text((task.spec.local / f"de-en.{name}").read_text("utf-8"), "utf-8")
+        (tmp_path / f"de-en.{name}").write_text((task.spec.samples / f"de-en.{name}").read_text("utf-8"), "utf-8")
     (tmp_path / "de-en.sample.gold").write_text("de-000001\ten-000001\nde-000002\ten-999999\n", "utf-8")
     broken = type(task)()
     broken.spec = dataclasses.replace(task.spec, local=tmp_path)
@@ -350,7 +350,7 @@ def test_mining_ties_are_broken_by_line_order():
 
 
 def test_bucc_protocol_option_and_jiant_split(registry):
-    task = registry.task("bucc")
+    task = registry.task("bucc").with_local(registry.task("bucc").spec.samples)
     jiant = type(task)()
     jiant.spec = dataclasses.replace(task.spec, options={**task.spec.options, "protocol": "jiant"})
     files = {path for path, _, _ in jiant.local_rows("test", "de")}
@@ -420,7 +420,7 @@ def test_bucc_protocol_is_in_every_result_and_its_key(tiny_model_path, tmp_path)
 
     def run(*extra):
         result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
-                                          "--data", "local", "--device", "cpu", "-o", str(tmp_path), *extra])
+                                          "--data", "samples", "--device", "cpu", "-o", str(tmp_path), *extra])
         assert result.exit_code == 0, result.output
         return [r for r in read_records(tmp_path / "results.jsonl") if r["type"] == "result"]
 

@@ -203,19 +203,19 @@ def test_samples_load_through_the_plugins(registry, task_name, files, field):
     for name in files:
         split, language = name.split("-")
         assert language in task.spec.languages
-        examples = load_examples(registry.plugins, task, split, language, source="local")
+        examples = load_examples(registry.plugins, task, split, language, source="samples")
         raw = [json.loads(line) for line in (SAMPLES / task_name / f"{name}.jsonl").read_text("utf-8").splitlines()]
         assert len(examples) == len(raw) >= 8
         for example, row in zip(examples, raw):
             assert example["tokens"] == row["tokens"]
             assert example["tags"] == [task.spec.labels[i] for i in row[field]]  # hub order = yaml order
-    assert len(load_examples(registry.plugins, task, "train", "en", source="local")) >= 20
+    assert len(load_examples(registry.plugins, task, "train", "en", source="samples")) >= 20
 
 
 def test_non_latin_samples(registry):
-    zh = load_examples(registry.plugins, registry.task("udpos"), "test", "zh", source="local")
+    zh = load_examples(registry.plugins, registry.task("udpos"), "test", "zh", source="samples")
     assert zh[0]["tokens"][0] == "狗" and zh[0]["tags"][0] == "NOUN"
-    ar = load_examples(registry.plugins, registry.task("panx"), "test", "ar", source="local")
+    ar = load_examples(registry.plugins, registry.task("panx"), "test", "ar", source="samples")
     assert any("B-PER" in e["tags"] for e in ar)
 
 
@@ -392,12 +392,13 @@ def test_hub_rows_are_syntactic_words(fresh, tmp_path):
 # ----------------------------------------------------------------------------------- CCG
 def test_ccg_parses_auto_files(fresh):
     task = fresh.task("ccg")
-    rows = [row for _, _, row in task.local_rows("train", "en")]
+    sample = task.with_local(task.spec.samples)
+    rows = [row for _, _, row in sample.local_rows("train", "en")]
     assert len(rows) >= 10
     assert rows[0] == {"id": "wsj_0201.1", "tokens": ["John", "loves", "Mary", "."],
                        "supertags": ["N", "(S[dcl]\\NP)/NP", "N", "."]}
     assert all(len(r["tokens"]) == len(r["supertags"]) for r in rows)
-    dev = [row for _, _, row in task.local_rows("dev", "en")]
+    dev = [row for _, _, row in sample.local_rows("dev", "en")]
     assert dev and dev[0]["id"].startswith("wsj_0001.")
 
 
@@ -405,11 +406,12 @@ def test_ccg_label_set_comes_from_training_data(fresh):
     task = fresh.task("ccg")
     assert task.spec.labels is None
     task.spec.options["min_tag_count"] = 2
+    task.spec.local = task.spec.samples   # the labels come from the training split of the directory read
     examples = load_examples(fresh.plugins, task, "dev", "en", source="local")
     labels = task.spec.labels
     assert labels[-1] == "<UNK>" and labels[0] == "N"  # most frequent first
     counts: dict[str, int] = {}
-    for _, _, row in task.local_rows("train", "en"):
+    for _, _, row in task.with_local(task.spec.samples).local_rows("train", "en"):
         for tag in row["supertags"]:
             counts[tag] = counts.get(tag, 0) + 1
     assert set(labels[:-1]) == {t for t, n in counts.items() if n >= 2}
@@ -421,6 +423,7 @@ def test_ccg_label_set_comes_from_training_data(fresh):
 
 def test_ccg_default_cutoff_and_head_size(fresh):
     task = fresh.task("ccg")
+    task.spec.local = task.spec.samples
     head = Tagging().build_head(32, task)  # asks the task for its labels first
     assert head.out.out_features == len(task.spec.labels) < 10  # default cutoff 10 on a tiny sample
 
@@ -467,7 +470,7 @@ def test_ccg_malformed_auto_files(fresh, tmp_path, text, message):
 def test_tiny_model_learns_udpos_and_evaluates(tiny_model, registry):
     task = registry.task("udpos")
     fmt = Tagging()
-    train = load_examples(registry.plugins, task, "train", "en", source="local")
+    train = load_examples(registry.plugins, task, "train", "en", source="samples")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 40k-parameter model: more threads only contend on a busy machine
     try:
@@ -494,7 +497,7 @@ def _train_and_evaluate(tiny_model, task, fmt, train, registry):
     assert np.isfinite(losses).all()
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
-    test = load_examples(registry.plugins, task, "test", "de", source="local")
+    test = load_examples(registry.plugins, task, "test", "de", source="samples")
     output = fmt.evaluate(tiny_model, task, test, "de", Hyperparams(max_length=16, eval_batch_size=4))
     assert 0.0 <= output.metrics["f1"] <= 1.0 and set(output.metrics) == {"f1", "precision", "recall"}
     assert [len(p) for p in output.predictions] == [len(e["tokens"]) for e in test]

@@ -46,7 +46,7 @@ def test_schedule_is_fixed_by_the_seed_and_proportional():
 def test_gradient_accumulation_updates_every_n_steps_and_at_the_end(tiny_model, grad_accum, expected_updates):
     registry = build_registry()
     task = registry.task("sst2")
-    examples = load_examples(registry.plugins, task, "train", "en", source="local", limit=28)
+    examples = load_examples(registry.plugins, task, "train", "en", source="samples", limit=28)
     before = {k: v.clone() for k, v in tiny_model.encoder.state_dict().items()}
     stats = train_model(tiny_model, [task], {"sst2": examples}, Hyperparams(batch_size=4, epochs=1, grad_accum=grad_accum,
                                                                             warmup_ratio=0.0, learning_rate=1e-3), seed=0)
@@ -85,7 +85,7 @@ def test_a_killed_training_phase_resumes_inside_the_phase(tiny_model_path, tmp_p
 
     registry = build_registry()
     task = registry.task("sst2")
-    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="local", limit=40)}
+    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="samples", limit=40)}
     hparams = Hyperparams(batch_size=4, epochs=1, learning_rate=1e-3, grad_accum=2)  # 10 steps, 5 updates
     fresh = lambda: load_pretrained(str(tiny_model_path), torch.device("cpu"))  # noqa: E731
 
@@ -117,7 +117,7 @@ def test_training_state_of_another_configuration_is_ignored(tiny_model_path, tmp
 
     registry = build_registry()
     task = registry.task("sst2")
-    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="local", limit=40)}
+    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="samples", limit=40)}
     state_dir = tmp_path / "state"
     with pytest.raises(Crash):
         train_model(load_pretrained(str(tiny_model_path), torch.device("cpu")), [task], examples,

@@ -369,7 +369,7 @@ def test_export_cli_writes_the_bucc_gold_of_the_exported_split(tiny_model_path, 
 
     run = tmp_path / "run"
     result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "--targets", "bucc", "-l", "bucc=de",
-                                      "--data", "local", "--device", "cpu", "--log-samples", "-o", str(run)])
+                                      "--data", "samples", "--device", "cpu", "--log-samples", "-o", str(run)])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["export-xtreme", str(run), str(tmp_path / "sub"),
                                       "--labels-dir", str(tmp_path / "labels")])

@@ -31,6 +31,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.commands.options import common_options, out
+from harness.results.tables import print_table
 
 #: figures of one model, in table order: key -> (header, higher is better)
 COLUMNS = {
@@ -178,7 +179,7 @@ def _fmt(value: Any) -> str:
 @click.option("--precision", type=click.Choice(["auto", "no", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 autocast on GPUs that support it, fp32 on CPU.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted warm-up batches.")
-@click.option("--data", type=click.Choice(["local", "hub", "auto"]), default="auto", show_default=True)
+@click.option("--data", type=click.Choice(["samples", "local", "hub", "auto"]), default="auto", show_default=True)
 @click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--revision", default=None, help="Hub revision of --model / --compare.")
@@ -254,4 +255,4 @@ def _print_table(report: dict[str, Any]) -> None:
         kind = "checkpoint" if m["checkpoint"] else "model"
         out.print(f"{label}: {m['model']} ({kind}; {m['layers']} layers x {m['hidden_size']}, {m['features']} "
                   f"features, {m['tokens']:,} tokens in {m['batches']} batches)", highlight=False, soft_wrap=True)
-    out.print(table)
+    print_table(table, out)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from typing import Any
+import json
 import sys
 
 import click
 from rich.table import Table
 
 from harness.commands.options import Env, common_options, console, out
+from harness.results.tables import print_table
 from harness.commands.options import rich_reporter, run_options
 from harness.errors import HarnessError
 from harness.run.request import build_request
@@ -20,7 +22,7 @@ from harness.run.request import build_request
 @click.option("--seed", type=int, default=None, help="Random seed (default 1).")
 @run_options
 @common_options
-def eval_command(env: Env, **options: Any) -> None:
+def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
     zero-shot on every language of each target."""
     from harness.run.pipeline import Pipeline
@@ -29,12 +31,15 @@ def eval_command(env: Env, **options: Any) -> None:
     request = build_request(registry, options)
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
     summary = pipeline.run()
-    print_scores(registry, summary.results)
-    if any(task.spec.modality == "image_text" for task in (*pipeline.targets, *pipeline.intermediate)):
-        print_gap(registry, summary)
-    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
-              f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
-              soft_wrap=True)
+    if as_json:
+        print_json(summary)
+    else:
+        print_scores(registry, summary.results)
+        if any(task.spec.modality == "image_text" for task in (*pipeline.targets, *pipeline.intermediate)):
+            print_gap(registry, summary)
+        out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
+                  f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
+                  soft_wrap=True)
     if summary.errors:
         for error in summary.errors:
             console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
@@ -43,6 +48,13 @@ def eval_command(env: Env, **options: Any) -> None:
         # anything else (a bug, a crashing plugin) exits 1
         user_errors = _subclass_names(HarnessError)
         sys.exit(2 if all(error["error_type"] in user_errors for error in summary.errors) else 1)
+
+
+def print_json(summary) -> None:
+    """The records of a run (computed and reused results, errors) and its counts, as one JSON object."""
+    click.echo(json.dumps({"results_file": str(summary.results_file), "computed": summary.computed,
+                           "reused": summary.skipped, "failed": len(summary.errors),
+                           "results": summary.results, "errors": summary.errors}, indent=1, ensure_ascii=False))
 
 
 def _subclass_names(cls: type) -> set[str]:
@@ -83,4 +95,4 @@ def print_scores(registry, results: list[dict[str, Any]]) -> None:
         values = {lang: float(m[metric]) * scale for lang, m in cells.items() if isinstance(m.get(metric), (int, float))}
         mean = sum(values.values()) / len(values) if values else float("nan")
         table.add_row(task, metric, f"{mean:.1f}", "  ".join(f"{lang} {v:.1f}" for lang, v in values.items()))
-    out.print(table)
+    print_table(table, out)

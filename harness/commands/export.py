@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import click
 
 from harness.commands.options import Env, common_options, out
 from harness.errors import HarnessError
+from harness.results.records import read_records
 
 
 @click.command("export-xtreme")
@@ -25,6 +27,8 @@ def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None,
     from harness.xtreme import export_predictions
 
     bucc = env.registry(data_dir).tasks.get("bucc") if labels_dir else None
+    if bucc is not None and bucc.spec.local is None:   # no --data-dir: the directory the run read
+        bucc = bucc.with_local(_read_directory(run_dir, "bucc"))
     # BUCC's gold is not in the logs: read it for the split the predictions came from
     bucc_gold = (partial(bucc.gold_pairs, split)
                  if bucc is not None and bucc.spec.local and hasattr(bucc, "gold_pairs") else None)
@@ -37,3 +41,13 @@ def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None,
         raise HarnessError(f"no per-example predictions under {run_dir}: rerun `harness eval` with --log-samples")
     for task, langs in written.items():
         out.print(f"{task}: {', '.join(langs)}", highlight=False)
+
+
+def _read_directory(run_dir: str, task: str) -> Path | None:
+    """The directory of the files the run's results of ``task`` say were read (``data.read``)."""
+    for record in read_records(Path(run_dir) / "results.jsonl"):
+        if record.get("type") == "result" and record.get("task") == task:
+            for read in (record.get("data") or {}).get("read") or []:
+                if "file" in read:
+                    return Path(read["file"]).parent
+    return None

@@ -8,6 +8,7 @@ import click
 
 from harness.commands.options import common_options, console, out
 from harness.commands.options import rich_reporter, run_options
+from harness.commands.eval import print_json
 from harness.run.grid import config_name, run_grid
 
 
@@ -21,7 +22,7 @@ from harness.run.grid import config_name, run_grid
 @click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
 @run_options
 @common_options
-def grid_command(env, **options: Any) -> None:
+def grid_command(env, as_json: bool, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
     from harness.results.report import build_report, metric_for, render_table
@@ -31,13 +32,17 @@ def grid_command(env, **options: Any) -> None:
                        log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
                        progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,
                                                         soft_wrap=True))
-    records = summary.results + summary.errors
-    for split in summary.splits:
-        report = build_report(records, split=split, metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
-        report.errors = []   # listed once, below
-        render_table(report, out)
-    out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
-              f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(summary)
+    else:
+        records = summary.results + summary.errors
+        for split in summary.splits:
+            report = build_report(records, split=split,
+                                  metric_for_task=lambda task, metrics: metric_for(registry, task, metrics))
+            report.errors = []   # listed once, below
+            render_table(report, out)
+        out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
+                  f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
     if summary.errors:
         console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
         for error in summary.errors:

@@ -64,9 +64,16 @@ RUN_OPTIONS = [
     click.option("--splits", default=None, help="Evaluation splits, comma-separated (dev,test). Default: test."),
     click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs", show_default=True),
     click.option("--limit", type=int, default=None, help="At most N examples per task, split and language."),
-    click.option("--data", type=click.Choice(["local", "hub", "auto"]), default=None,
-                  help="Read the hub, local directories, or local when present (default)."),
-    click.option("--data-dir", type=click.Path(), default=None, help="Directory with one sub-directory per task."),
+    click.option("--data", type=click.Choice(["samples", "local", "hub", "auto"]), default=None,
+                  help="samples: the bundled samples; local: --data-dir (or tasks.yaml `local`); hub; "
+                       "auto (default): the local file when present, else the hub."),
+    click.option("--data-dir", type=click.Path(), default=None,
+                  help="Directory with one sub-directory per task (D/xnli/test-de.jsonl, D/bucc/...)."),
+    click.option("--select-on", "select_on", type=click.Choice(["none", "en-dev"]), default=None,
+                  help="Model selection: score English dev during target training and keep the best "
+                       "weights (default: none, or the preset's)."),
+    click.option("--select-every", "select_every", type=int, default=None, metavar="STEPS",
+                  help="With --select-on: steps between evaluations (default 0: once per epoch)."),
     click.option("--log-samples", is_flag=True, help="Write per-example predictions (id, input hash, prediction, gold)."),
     click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter."),
     click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE"),
@@ -89,6 +96,7 @@ RUN_OPTIONS = [
     click.option("--keep-head", is_flag=True, help="Start target heads from a compatible intermediate head."),
     click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     click.option("--revision", default=None, help="Hub revision of the model."),
+    click.option("--json", "as_json", is_flag=True, help="Print the result records as JSON instead of a table."),
 ]
 
 

@@ -6,6 +6,7 @@ import click
 from rich.table import Table
 
 from harness.commands.options import Env, common_options, out
+from harness.results.tables import print_table
 
 
 @click.command("plugins")
@@ -29,4 +30,4 @@ def plugins_command(env: Env, as_json: bool) -> None:
         provides = ", ".join(info.tasks + [f"model:{m}" for m in info.models])
         table.add_row(info.name, f"{info.source}\n{info.origin}", dist,
                       status or ", ".join(h.replace("harness_", "") for h in info.hooks), provides)
-    out.print(table)
+    print_table(table, out)

@@ -6,6 +6,7 @@ import click
 from rich.table import Table
 
 from harness.commands.options import Env, common_options, out
+from harness.results.tables import print_table
 
 
 @click.command("tasks")
@@ -39,7 +40,7 @@ def tasks_command(env: Env, kind: str | None, as_json: bool) -> None:
         table.add_column(column)
     for row in rows:
         langs = row["languages"]
-        shown = f"{len(langs)}: " + ",".join(langs[:6]) + ("..." if len(langs) > 6 else "")
+        shown = f"{len(langs)}: " + ",".join(langs)
         data = row["status"] if row["status"] != "ok" else (row["hub"] or "local only")
         table.add_row(row["name"], row["kind"], row["format"], row["metric"], shown, row["plugin"], data)
-    out.print(table)
+    print_table(table, out)

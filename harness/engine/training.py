@@ -220,12 +220,60 @@ def stop_on_signals() -> Iterator[None]:
         _STOP["signal"] = None
 
 
+class ModelSelection:
+    """Model selection during training (``--select-on en-dev``, as jiant does): score the model every
+    ``every`` steps (0: once per epoch) and at the last step, at optimizer-step boundaries; keep a
+    CPU copy of the weights with the best score (the first of equal scores) and restore it at the end."""
+
+    def __init__(self, select: dict[str, Any], total_steps: int, epochs: float):
+        self.score, self.on = select["score"], select.get("on")
+        every = int(select.get("every") or 0)
+        self.every = every if every > 0 else max(1, round(total_steps / max(epochs, 1e-9)))
+        self.total = total_steps
+        self.evaluations: list[list[float]] = []
+        self.best_step: int | None = None
+        self.best_score: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.total
+
+    def check(self, step: int, model: Any, module: torch.nn.Module) -> None:
+        module.eval()
+        try:
+            value = float(self.score(model))
+        finally:
+            module.train()
+        self.evaluations.append([step, value])
+        if self.best_score is None or value > self.best_score:
+            self.best_step, self.best_score = step, value
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+    def state(self) -> dict[str, Any]:
+        return {"evaluations": self.evaluations, "best_step": self.best_step, "best_score": self.best_score,
+                "best_state": self.best_state}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.evaluations, self.best_step = state["evaluations"], state["best_step"]
+        self.best_score, self.best_state = state["best_score"], state["best_state"]
+
+    def stats(self) -> dict[str, Any]:
+        return {"on": self.on, "every": self.every, "evaluations": self.evaluations,
+                "best_step": self.best_step, "best_score": self.best_score}
+
+
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
                 seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None,
-                state_dir: Any = None, save_every_s: float = 600.0) -> dict[str, Any]:
+                state_dir: Any = None, save_every_s: float = 600.0,
+                select: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``model.encoder`` plus one head per task in place; return statistics. With
     ``state_dir``, the training state is saved every ``save_every_s`` seconds and a rerun resumes
-    from it (see :class:`TrainState`)."""
+    from it (see :class:`TrainState`). With ``select``, the best weights on ``select["score"]`` are
+    kept (see :class:`ModelSelection`)."""
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -262,10 +310,14 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     recent: list[float] = []
     seen = pending = updates = done = 0
     saver = TrainState(state_dir, save_every_s)
+    selection = ModelSelection(select, len(schedule), hparams.epochs) if select else None
     fingerprint = {"steps": len(schedule), "seed": seed, "hparams": hparams.as_dict(),
-                   "tasks": {name: len(f) for name, f in features.items()}}
+                   "tasks": {name: len(f) for name, f in features.items()},
+                   "select_every": selection.every if selection else None}
     resumed = saver.load(fingerprint, reporter.log)
     if resumed is not None:
+        if selection is not None:
+            selection.load(resumed["selection"])
         accelerator.unwrap_model(task_model).load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
@@ -312,12 +364,15 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                                         f"{value} near step {step}; lower the learning rate or check the data")
                 recent.append(value)
                 reporter.advance(0, loss=value)
+            if update and selection is not None and selection.due(step):
+                selection.check(step, model, accelerator.unwrap_model(task_model))
             stopping = update and _STOP["signal"] is not None
             if stopping or (update and step < len(schedule) and saver.due()):
                 saved = None
                 if saver.path is not None:
                     saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
                                 "recent": recent, "running": running.item(), "pending": pending,
+                                "selection": selection.state() if selection else None,
                                 "model": accelerator.unwrap_model(task_model).state_dict(),
                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                 "rng": torch.get_rng_state(),
@@ -330,12 +385,17 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
         _STOP["training"] -= 1
         reporter.finish()
     seconds = time.perf_counter() - start
+    if selection is not None:
+        selection.restore(accelerator.unwrap_model(task_model))
     task_model.eval()
-    return {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
-            "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
-            "final_loss": recent[-1] if recent else None,
-            "task_sizes": {name: len(f) for name, f in features.items()},
-            "data": {task.name: facts for task in tasks
-                     if (facts := formats[task.name].describe_data(examples[task.name], task, train=True))},
-            "mixing": mixing_weights({n: len(f) for n, f in features.items()},
-                                     float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
+    stats = {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
+             "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
+             "final_loss": recent[-1] if recent else None,
+             "task_sizes": {name: len(f) for name, f in features.items()},
+             "data": {task.name: facts for task in tasks
+                      if (facts := formats[task.name].describe_data(examples[task.name], task, train=True))},
+             "mixing": mixing_weights({n: len(f) for n, f in features.items()},
+                                      float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
+    if selection is not None:
+        stats["selection"] = selection.stats()
+    return stats

@@ -39,14 +39,14 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "model": (dict, True, "model spec, resolved source, revision, size"),
         "device": (dict, True, "device type and name, CPU threads"),
         "seed": (int, True, "random seed"),
-        "config": (dict, True, "intermediate tasks, targets, languages, preset, data source, limit, fraction"),
-        "datasets": (dict, True, "per task: hub path, config, revision, local directory"),
+        "config": (dict, True, "intermediate tasks, targets, languages, preset, data source and directory, limit, fraction, model selection"),
+        "datasets": (dict, True, "per task: hub source (path, config, revision, reader), local and samples directories"),
     },
     "result": {
         "type": (str, True, "'result'"),
         "schema_version": (int, True, "format version of this record"),
         "run_id": (str, True, "the run that computed it"),
-        "key": (str, True, "content key of (model, intermediate, target, hparams, seed, data, language, split)"),
+        "key": (str, True, "content key of (model, intermediate, target, task code and options, hparams, seed, data files or hub source, selection, language, split)"),
         "task": (str, True, "target task"),
         "language": (str, True, "language code"),
         "split": (str, True, "dev or test"),
@@ -60,9 +60,10 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "hparams": (dict, True, "target-training hyperparameters"),
         "intermediate_hparams": (dict, False, "intermediate-training hyperparameters"),
         "seed": (int, True, "random seed"),
-        "data": (dict, True, "source, limit and intermediate fraction; what the format reports about the "
-                             "examples (QA `qa_alignment`: rows re-aligned, answers not found; UD-POS "
-                             "`tokenization`)"),
+        "data": (dict, True, "source, data directory, limit, intermediate fraction, model selection; read: each "
+                             "file read (rows, size, mtime, sha256) or hub split (path, config, revision, resolved "
+                             "commit, rows); what the format reports about the examples (QA `qa_alignment`: rows "
+                             "re-aligned, answers not found; UD-POS `tokenization`)"),
         "examples_per_s": (float, True, "evaluation throughput"),
         "latency_p50_ms": (float, True, "median batch latency"),
         "latency_p95_ms": (float, True, "95th percentile batch latency"),
@@ -70,7 +71,8 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
         "train": (dict, False, "statistics of the training phases that produced the model (per phase "
-                               "`data`: the format's report on the training rows, e.g. QA rows dropped)"),
+                               "`data`: the format's report on the training rows, e.g. QA rows dropped; "
+                               "`selection`: model selection); `data`: what each phase read"),
         "time": (str, True, "UTC time written"),
     },
     "error": {

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 
 from harness.errors import HarnessError
+from harness.results.tables import print_table
 
 QA_METRICS = ("squad_em_f1", "mlqa_em_f1")   # tasks.yaml metrics whose scores are already 0-100
 BASELINE = "baseline"
@@ -446,7 +447,7 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
                 table.add_column(column, justify="left" if index == 0 else "right", style="bold" if index == 0 else None)
             for row in rows:
                 table.add_row(row[0], *(cell(c) for c in row[1:]), style="dim" if row[0] == BASELINE else None)
-            console.print(table)
+            print_table(table, console)
         for note in model.notes:
             console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     for note in report.notes:

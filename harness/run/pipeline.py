@@ -26,12 +26,13 @@ from typing import Any, Callable
 
 import torch
 
-from harness.run.data import load_examples, training_task
+from harness.run.data import Examples, check_sources, data_fingerprint, load_examples, training_task
 from harness.run.request import RunRequest
 from harness.run.modality import ModalityDropout, drop_contaminated, drop_modalities, image_keys
 from harness.errors import HarnessError, Interrupted, PluginError
 from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
+from harness.spec.config import PRIMARY_METRIC, SELECT_ON
 from harness.spec.hparams import Hyperparams
 from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
@@ -76,6 +77,23 @@ def check_eval_output(output: Any, plugin: str | None) -> None:
                 or not math.isfinite(value):
             raise PluginError(f"{blame} returned metric {str(name)[:80]!r} = {str(value)[:80]!r}: "
                               f"expected a finite number")
+
+
+def task_inputs(task, plugins) -> dict[str, Any]:
+    """What of a task, besides its data, can change a number: its plugin's version and code (a hash
+    of the module's source), metric, options, labels and splits."""
+    info = plugins.infos.get(task.spec.plugin)
+    path = Path(getattr(sys.modules.get(type(task).__module__), "__file__", None) or "")
+    spec = task.spec
+    return {"plugin": spec.plugin, "version": info.version if info else None,
+            "code": hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None,
+            "metric": spec.metric, "options": spec.options, "labels": spec.labels, "splits": spec.splits,
+            "train_language": spec.train_language}
+
+
+def _note_reads(train_stats: dict[str, Any], phase: str, reads: Any) -> None:
+    """``train.data.<phase>``: what a training phase read (a copy: targets share the intermediate's)."""
+    train_stats["data"] = {**train_stats.get("data", {}), phase: reads}
 
 
 def one_line(exc: BaseException) -> str:
@@ -137,32 +155,86 @@ class Pipeline:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
         self.model_source = registry.resolve_model(request.model)
         self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
+                               .merged(request.task_hparams.get(t.name), f"task_hparams.{t.name}")
                                for t in self.targets}
         base = Hyperparams()
         for task in self.intermediate:
             base = base.merged(task.spec.hparams)
-        self.intermediate_hparams = base.merged(request.intermediate_hparams or request.hparams, "--hparam")
+        base = base.merged(request.intermediate_hparams or request.hparams, "--hparam")
+        for task in self.intermediate:
+            base = base.merged(request.task_hparams.get(task.name), f"task_hparams.{task.name}")
+        self.intermediate_hparams = base
+        if request.select_on not in SELECT_ON:
+            raise HarnessError(f"--select-on must be one of {', '.join(SELECT_ON)}; got '{request.select_on}'")
+        self.trains_on = {t.name: training_task(t, registry.tasks) for t in self.targets}
+        if request.data == "samples":  # the samples are this run's local data (CCG computes its labels from it)
+            for task in [*self.intermediate, *self.targets, *self.trains_on.values()]:
+                task.spec.local = task.spec.samples
+        # what of each task, besides its data, can change a number; fixed before anything is read
+        # (reading may fill in computed labels)
+        self.task_inputs = {t.name: task_inputs(t, self.plugins)
+                            for t in [*self.intermediate, *self.targets, *self.trains_on.values()]}
+        self._keys: dict[str, Any] = {}
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.dropout = ModalityDropout.parse(request.modality_dropout)
 
     # -- keys ------------------------------------------------------------------------------------
+    def _data(self, task, split: str, language: str) -> dict[str, Any]:
+        return data_fingerprint(task, split, language, self.request.data)
+
     def intermediate_key(self) -> str | None:
+        """Key of the intermediate checkpoint: model, tasks (code, options, training data), hyperparameters,
+        seed, limit, fraction, sampling."""
         if not self.intermediate:
             return None
-        r = self.request
-        return content_key({"model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
-                            "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
-                            "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
-                            "options": {t.name: t.spec.options for t in self.intermediate},
-                            "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate},
-                            **self._multimodal_key()})
+        if "intermediate" not in self._keys:
+            r = self.request
+            self._keys["intermediate"] = content_key({
+                "model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in self.intermediate),
+                "hparams": self.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
+                "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
+                "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate},
+                "inputs": {t.name: {**self.task_inputs[t.name], "train": self._data(t, "train", t.spec.train_language)}
+                           for t in self.intermediate},
+                **self._multimodal_key()})
+        return self._keys["intermediate"]
 
     def target_key(self, task) -> str:
-        r = self.request
-        return content_key({"start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
-                            "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
-                            "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
-                            "trained": get_format(task.format).trainable, "options": task.spec.options})
+        """Key of a target checkpoint: where it starts, the target (code, options), its training data
+        and hyperparameters, seed, limit, head carry-over and model selection."""
+        if task.name not in self._keys:
+            r = self.request
+            trained = get_format(task.format).trainable
+            source = self.trains_on[task.name]
+            inputs: dict[str, Any] = {"task": self.task_inputs[task.name]}
+            if trained:
+                inputs.update(train_task=self.task_inputs[source.name],
+                              train=self._data(source, "train", source.spec.train_language))
+                dev = self.selection_read(task)
+                if dev is not None:
+                    inputs["select"] = {"on": r.select_on, "every": r.select_every, "dev": self._data(*dev)}
+            self._keys[task.name] = content_key({
+                "start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
+                "target": task.name, "hparams": self.target_hparams[task.name].as_dict(),
+                "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
+                "trained": trained, "inputs": inputs})
+        return self._keys[task.name]
+
+    def cell_key(self, task, language: str, split: str) -> str:
+        """Key of one result: the target checkpoint, language, split, and the evaluation data of that
+        language (every evaluation split: BUCC tunes on dev what it reports on test)."""
+        data = {s: self._data(task, s, language) for s in ("dev", "test") if s in task.spec.splits}
+        return content_key({"target": self.target_key(task), "language": language, "split": split, "data": data})
+
+    def selection_read(self, task) -> tuple[Any, str, str] | None:
+        """--select-on en-dev: the target's English dev split, else that of the task it trains on;
+        None without model selection, or when neither has one (TyDiQA: it trains without)."""
+        if self.request.select_on == "none":
+            return None
+        for candidate in (task, self.trains_on[task.name]):
+            if "dev" in candidate.spec.splits and "en" in candidate.spec.languages:
+                return candidate, "dev", "en"
+        return None
 
     @property
     def config_label(self) -> str:
@@ -218,6 +290,7 @@ class Pipeline:
         self.log(f"reusing {phase} checkpoint {directory}{note}")
         summary.reused_checkpoints.append(str(directory))
         train_stats[phase] = meta.get("train")
+        _note_reads(train_stats, phase, meta.get("data"))
         return model
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
@@ -231,21 +304,24 @@ class Pipeline:
         key = self.intermediate_key()
         if key is None:
             return None, {"key": None, "path": None, "reused": False}
-        directory = self.out / "checkpoints" / f"intermediate-{key}"
+        directory = self._checkpoint_dir(None)
         model = self._reuse(directory, {}, "intermediate", summary, train_stats,
                             f" ({'+'.join(t.name for t in self.intermediate)})")
         if model is not None:
             return model, {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
         examples, multimodal = self.intermediate_examples
+        reads = {name: e.reads for name, e in examples.items()}
         self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}")
         stats = self.plugins.intermediate_train(model=model, tasks=self.intermediate, examples=examples,
                                                 hparams=self.intermediate_hparams, sampling=self.request.sampling,
                                                 seed=self.request.seed, log=self.reporter,
                                                 state=self._train_state(directory))
         train_stats["intermediate"] = stats = {**stats, **multimodal}
+        _note_reads(train_stats, "intermediate", reads)
         self._save(model, directory, tuple(t.name for t in self.intermediate),
-                   {"kind": "intermediate", "key": key, "train": stats, "tasks": [t.name for t in self.intermediate]})
+                   {"kind": "intermediate", "key": key, "train": stats, "data": reads,
+                    "tasks": [t.name for t in self.intermediate]})
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
 
@@ -259,8 +335,9 @@ class Pipeline:
             examples[task.name] = load_examples(self.plugins, task, "train", task.spec.train_language, source=r.data,
                                                 limit=r.limit, fraction=r.fraction.get(task.name, 1.0), seed=r.seed)
             if task.spec.modality == "image_text":
-                examples[task.name], dropped = drop_contaminated(examples[task.name], self.target_test_images)
-                examples[task.name], counts = drop_modalities(examples[task.name], self.dropout, r.seed, task.name)
+                kept, dropped = drop_contaminated(examples[task.name], self.target_test_images)
+                kept, counts = drop_modalities(kept, self.dropout, r.seed, task.name)
+                examples[task.name] = Examples(kept, reads=examples[task.name].reads)
                 report[task.name] = {"contaminated_dropped": dropped, **counts}
         if not report:
             return examples, {}
@@ -300,24 +377,71 @@ class Pipeline:
         key = self.target_key(task)
         if not fmt.trainable:
             return self._start_model(start_dir), {"key": key, "path": start_dir, "reused": start_dir is not None, "trained": False}
-        directory = self.out / "checkpoints" / f"target-{task.name}-{key}"
+        directory = self._checkpoint_dir(task)
         model = self._reuse(directory, {task.name: task}, "target", summary, train_stats)
         if model is not None:
             return model, {"key": key, "path": str(directory), "reused": True, "trained": True}
         model = self._start_model(start_dir)
         if self.request.keep_head and start_dir:
             self._carry_head(model, task, Path(start_dir))
-        source_task = training_task(task, self.registry.tasks)
+        source_task = self.trains_on[task.name]
         examples = load_examples(self.plugins, source_task, "train", source_task.spec.train_language,
                                  source=self.request.data, limit=self.request.limit, seed=self.request.seed)
         self.log(f"target training {task.name} on {len(examples)} English examples"
                  + (f" of {source_task.name}" if source_task is not task else ""))
+        select = self._selection(task)
         stats = self.plugins.target_train(model=model, task=task, examples=examples,
                                           hparams=self.target_hparams[task.name], seed=self.request.seed,
-                                          log=self.reporter, state=self._train_state(directory))
+                                          log=self.reporter, state=self._train_state(directory), select=select)
+        reads = {source_task.name: examples.reads, **({"select": select["data"]} if select else {})}
         train_stats["target"] = stats
-        self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats})
+        _note_reads(train_stats, "target", reads)
+        self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats,
+                                                    "data": reads})
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
+
+    def _checkpoint_dir(self, task) -> Path:
+        """Where the intermediate checkpoint (``task`` None) or a target's checkpoint lives."""
+        if task is None:
+            return self.out / "checkpoints" / f"intermediate-{self.intermediate_key()}"
+        return self.out / "checkpoints" / f"target-{task.name}-{self.target_key(task)}"
+
+    def _selection(self, task) -> dict[str, Any] | None:
+        """--select-on en-dev: score the target's primary metric on English dev during training."""
+        r = self.request
+        dev = self.selection_read(task)
+        if dev is None:
+            if r.select_on != "none":
+                self.log(f"{task.name}: no English dev split to select on; training without model selection")
+            return None
+        dev_task, split, language = dev
+        examples = load_examples(self.plugins, dev_task, split, language, source=r.data, limit=r.limit)
+        metric, hparams = PRIMARY_METRIC[task.spec.metric], self.target_hparams[task.name]
+
+        def score(model: LoadedModel) -> float:
+            output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
+                                           examples=examples, hparams=hparams, context={"split": split})
+            return float(output.metrics[metric])
+
+        return {"score": score, "every": r.select_every, "on": f"{dev_task.name} {split}-{language} {metric}",
+                "data": examples.reads}
+
+    def needed_reads(self, todo: dict[str, list]) -> list[tuple[Any, str, str]]:
+        """Every (task, split, language) that computing ``todo`` reads (saved checkpoints are not retrained)."""
+        reads: list[tuple[Any, str, str]] = []
+        if not any(todo.values()):
+            return reads
+        if self.intermediate and not LoadedModel.is_checkpoint(self._checkpoint_dir(None)):
+            reads += [(t, "train", t.spec.train_language) for t in self.intermediate]
+        for task in self.targets:
+            cells = todo[task.name]
+            if cells and get_format(task.format).trainable and not LoadedModel.is_checkpoint(self._checkpoint_dir(task)):
+                source = self.trains_on[task.name]
+                reads.append((source, "train", source.spec.train_language))
+                if self.selection_read(task) is not None:
+                    reads.append(self.selection_read(task))
+            reads += [(task, split, language) for language, split, _ in cells if split in task.spec.splits]
+        return reads
 
     def _train_state(self, checkpoint: Path) -> dict[str, Any]:
         """Where the training phase that produces ``checkpoint`` keeps its mid-phase state."""
@@ -375,20 +499,21 @@ class Pipeline:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
         done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
         self.samples_only = set(done)  # reused results; evaluated again only to write missing --log-samples
+        plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
+                         for split in self.request.splits] for t in self.targets}
+        todo = {name: [c for c in cells if c[2] not in done or (self.request.log_samples and not
+                                                              self._samples_path(name, c[0], c[1]).exists())]
+                for name, cells in plan.items()}
+        for cells in plan.values():
+            for cell in cells:
+                if cell[2] in done:
+                    summary.results.append(done[cell[2]])
+                    summary.skipped += 1
+        if summary.skipped:
+            self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
+        check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
         writer = ResultsWriter(summary.results_file)
         try:
-            plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
-                             for split in self.request.splits] for t in self.targets}
-            todo = {name: [c for c in cells if c[2] not in done or (self.request.log_samples and not
-                                                                  self._samples_path(name, c[0], c[1]).exists())]
-                    for name, cells in plan.items()}
-            for cells in plan.values():
-                for cell in cells:
-                    if cell[2] in done:
-                        summary.results.append(done[cell[2]])
-                        summary.skipped += 1
-            if summary.skipped:
-                self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
             computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
             if computing:
                 self._write(writer, self._run_record(), summary)
@@ -403,9 +528,6 @@ class Pipeline:
             writer.close()
         summary.wall_seconds = time.perf_counter() - start
         return summary
-
-    def cell_key(self, task, language: str, split: str) -> str:
-        return content_key({"target": self.target_key(task), "language": language, "split": split})
 
     def _compute(self, todo: dict[str, list], writer: ResultsWriter, summary: RunSummary) -> None:
         train_stats: dict[str, Any] = {}
@@ -462,8 +584,10 @@ class Pipeline:
                   "options": task.spec.options,
                   "n_examples": len(examples), "model": r.model, "intermediate": [t.name for t in self.intermediate],
                   "checkpoints": {"intermediate": inter, "target": target}, "hparams": hparams.as_dict(),
-                  "seed": r.seed, "data": {"source": r.data, "limit": r.limit, "fraction": r.fraction,
-                                           "sampling": r.sampling},
+                  "seed": r.seed, "data": {"source": r.data,
+                                           "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
+                                           "limit": r.limit, "fraction": r.fraction, "sampling": r.sampling,
+                                           "select_on": r.select_on, "read": examples.reads},
                   "examples_per_s": round(float(s.get("examples_per_s", 0.0)), 3),
                   "latency_p50_ms": round(float(s.get("latency_p50_ms", 0.0)), 3),
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
@@ -528,8 +652,9 @@ class Pipeline:
         for task in [*self.intermediate, *self.targets]:
             spec = task.spec
             datasets[task.name] = {"hub": asdict(spec.hub) if spec.hub else None,
-                                   "local": str(spec.local) if spec.local else None, "train_task": spec.train_task,
-                                   "spec_file": spec.source_file}
+                                   "local": str(spec.local) if spec.local else None,
+                                   "samples": str(spec.samples) if spec.samples else None,
+                                   "train_task": spec.train_task, "spec_file": spec.source_file}
         model_info = {"spec": r.model, "source": self.model_source, "revision": r.revision}
         return {"type": "run", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "started": utc_now(),
                 "command": " ".join(shlex.quote(a) for a in sys.argv), "harness": harness_info(),
@@ -539,7 +664,8 @@ class Pipeline:
                 "model": model_info, "device": device_info(self.device), "seed": r.seed,
                 "config": {"preset": r.preset, "intermediate": r.intermediate, "targets": r.targets,
                            "languages": self.languages, "splits": r.splits, "data": r.data, "limit": r.limit,
-                           "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
+                           "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
+                           "select_on": r.select_on, "select_every": r.select_every, "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
                            "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
                            "multimodal": self.intermediate_examples[1] or None,
                            "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},

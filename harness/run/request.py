@@ -25,6 +25,10 @@ class RunRequest:
     log_samples: bool = False
     hparams: dict[str, Any] = field(default_factory=dict)
     intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    #: per task: the preset's task_hparams with the command line's --hparam (or --intermediate-hparam) on top
+    task_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    select_on: str = "none"                                    # none | en-dev (model selection)
+    select_every: int = 0                                      # steps between evaluations; 0 = each epoch
     fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
     sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
     overwrite: str = "only-missing"
@@ -114,9 +118,20 @@ def build_request(registry, options: dict[str, Any]):
             raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
         for name in ([task] if task else intermediate):
             fractions[name] = fraction
-    hparams = {**(preset.hparams if preset else {}), **parse_hparams(options.get("hparams") or (), "--hparam")}
-    inter_hparams = {**(preset.intermediate_hparams if preset else {}),
-                     **parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")}
+    cli_hparams = parse_hparams(options.get("hparams") or (), "--hparam")
+    cli_inter = parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")
+    hparams = {**(preset.hparams if preset else {}), **cli_hparams}
+    inter_hparams = {**(preset.intermediate_hparams if preset else {}), **cli_inter}
+    task_hparams = {task: {**values, **((cli_inter or cli_hparams) if task in intermediate else cli_hparams)}
+                    for task, values in (preset.task_hparams if preset else {}).items()}
+    data = options.get("data") or (preset.data if preset else "auto")
+    if data == "samples" and options.get("data_dir"):
+        raise HarnessError("--data-dir and the bundled samples (--data samples"
+                           f"{', from preset ' + preset.name if preset and not options.get('data') else ''}) "
+                           "exclude each other: pass --data local or --data auto to read --data-dir")
+    select_every = options.get("select_every")
+    if select_every is not None and select_every < 0:
+        raise HarnessError("--select-every must be 0 (once per epoch) or a positive number of steps")
     sampling = {k: check_option(f"--{k}", options[k]) for k in ("temperature", "cap") if options.get(k) is not None}
     if options.get("limit") is not None:
         limit = check_option("--limit", options["limit"])
@@ -135,7 +150,8 @@ def build_request(registry, options: dict[str, Any]):
         model=model, targets=targets, intermediate=intermediate, languages=languages,
         splits=split_list(options.get("splits")) or (preset.splits if preset and preset.splits else ["test"]),
         seed=seed, limit=limit,
-        data=options.get("data") or (preset.data if preset else "auto"),
+        data=data, select_on=options.get("select_on") or (preset.select_on if preset else "none"),
+        select_every=select_every or 0, task_hparams=task_hparams,
         output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples") or (preset and preset.log_samples)),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),

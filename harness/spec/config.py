@@ -24,7 +24,10 @@ SPLITS = ("train", "dev", "test")
 #: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
 PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
                   "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "recall_at_k": "mean_recall"}
-DATA_SOURCES = ("local", "hub", "auto")
+#: samples: the bundled samples; local: the user's directory; hub: the hub; auto: local when present, else hub
+DATA_SOURCES = ("samples", "local", "hub", "auto")
+#: model selection during target training: none, or the target's English dev split
+SELECT_ON = ("none", "en-dev")
 MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
@@ -36,8 +39,10 @@ TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "languages": (list, True, str),
     "description": (str, False, None),
     "hub": (dict, False, {"path": (str, True, None), "name": (str, False, None),
-                          "revision": (str, False, None)}),
+                          "revision": (str, False, None), "parquet": (bool, False, None),
+                          "files": (dict, False, None)}),
     "local": (str, False, None),
+    "samples": (str, False, None),
     "splits": (dict, False, SPLITS),
     "train_task": (str, False, None),
     "train_language": (str, False, None),
@@ -55,6 +60,8 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "languages": (dict, False, None),
     "hparams": (dict, False, None),
     "intermediate_hparams": (dict, False, None),
+    "task_hparams": (dict, False, None),
+    "select_on": (str, False, SELECT_ON),
     "limit": (int, False, None),
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
@@ -76,6 +83,9 @@ class Preset:
     languages: dict[str, list[str]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
     intermediate_hparams: dict[str, Any] = field(default_factory=dict)
+    #: per task (target or intermediate): hyperparameters over the preset's ``hparams``
+    task_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    select_on: str = "none"
     limit: int | None = None
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
@@ -192,18 +202,31 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
     hub = data.get("hub")
-    local = data.get("local")
-    if local is not None:
-        local_path = Path(local).expanduser()
-        local = local_path if local_path.is_absolute() else (base / local_path)
+    if hub and hub.get("files") is not None:
+        _check_hub_files(hub["files"], f"tasks.{name}.hub.files", file)
     return TaskSpec(
         name=name, kind=data["kind"], plugin=data["plugin"], format=data["format"], metric=data["metric"],
         languages=list(data["languages"]), train_language=data.get("train_language") or "en",
-        hub=HubSource(**hub) if hub else None, local=local,
+        hub=HubSource(**hub) if hub else None, local=_directory(data.get("local"), base),
+        samples=_directory(data.get("samples"), base),
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
         train_task=data.get("train_task"), labels=data.get("labels"),
         hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
         description=data.get("description") or "", source_file=file, modality=data.get("modality") or "text")
+
+
+def _directory(value: str | None, base: Path) -> Path | None:
+    """A tasks.yaml directory; relative ones resolve from ``base``."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _check_hub_files(files: dict[str, Any], where: str, file: str) -> None:
+    for split, names in files.items():
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{file}: {where}.{split}: expected a list of file names in the repo")
 
 
 def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
@@ -211,6 +234,12 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for key in ("hparams", "intermediate_hparams"):
         try:
             Hyperparams().merged(data.get(key), where=f"presets.{name}.{key}")
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    for task, values in (data.get("task_hparams") or {}).items():
+        try:
+            Hyperparams().merged(values if isinstance(values, dict) else {"": values},
+                                 where=f"presets.{name}.task_hparams.{task}")
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
     for task, langs in (data.get("languages") or {}).items():
@@ -239,7 +268,7 @@ def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
                 raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {shown(entry)}")
             if name in raw_tasks:
                 merged = {**raw_tasks[name][0], **entry}
-                local_base = base if "local" in entry else raw_tasks[name][2]
+                local_base = base if "local" in entry or "samples" in entry else raw_tasks[name][2]
                 raw_tasks[name] = (merged, str(path), local_base)
             else:
                 raw_tasks[name] = (entry, str(path), base)

@@ -28,6 +28,8 @@ class Registry:
     models: dict[str, ModelAlias] = field(default_factory=dict)
     #: tasks declared in YAML whose plugin is not loaded: name -> reason
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: --data-dir: every task's local directory is ``<data_dir>/<task>`` (checked when a run reads it)
+    data_dir: Path | None = None
 
     def task(self, name: str) -> Task:
         if name in self.tasks:
@@ -130,10 +132,10 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                 reason = f"plugin '{spec.plugin}' does not register a task named '{name}'"
             registry.unavailable[name] = reason
     if data_dir is not None:
-        root = Path(data_dir).expanduser()
+        root = Path(data_dir).expanduser().resolve()
         if not root.is_dir():
             raise HarnessError(f"--data-dir '{data_dir}' is not a directory")
+        registry.data_dir = root
         for task in registry.tasks.values():
-            if (root / task.name).is_dir():
-                task.spec.local = root / task.name
+            task.spec.local = root / task.name
     return registry

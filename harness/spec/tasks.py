@@ -6,21 +6,61 @@ validation, featurisation, heads, decoding, scoring) is shared and lives in the 
 """
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 from harness.errors import DataError
 
+#: the branch where the hub keeps its parquet conversion of a dataset repo
+PARQUET_REVISION = "refs/convert/parquet"
+
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where the task lives on the Hugging Face hub. ``name`` may contain ``{lang}``."""
+    """Where the task lives on the Hugging Face hub. ``name`` may contain ``{lang}``.
+
+    Repos that still ship a loading script cannot be read by ``datasets.load_dataset``; for them
+    ``parquet: true`` reads the hub's parquet conversion (``<config>/<split>/*.parquet`` on
+    ``refs/convert/parquet``, or on the pinned ``revision`` of that branch), and ``files`` (hub split ->
+    file names in the repo) reads named raw files (parquet, JSON lines) at ``revision``."""
 
     path: str
     name: str | None = None
     revision: str | None = None
+    parquet: bool = False
+    files: dict[str, list[str]] | None = None
+
+    @property
+    def reader(self) -> str:
+        return "files" if self.files else "parquet" if self.parquet else "datasets"
+
+    @property
+    def ref(self) -> str | None:
+        """The revision read (``None``: the default branch)."""
+        return self.revision or (PARQUET_REVISION if self.parquet else None)
+
+
+@dataclass(frozen=True)
+class HubOrigin:
+    """What a hub reader read: repo, config, split, the revision asked for and the commit it
+    resolved to. ``str()`` is the short form used in error messages."""
+
+    path: str
+    name: str | None
+    split: str
+    revision: str | None
+    resolved: str | None = None
+    reader: str = "datasets"
+
+    def __str__(self) -> str:
+        return f"hub:{self.path}/{self.name or ''}[{self.split}]"
+
+    def describe(self) -> dict[str, Any]:
+        return {"hub": self.path, "config": self.name, "split": self.split, "revision": self.revision,
+                "resolved_revision": self.resolved, "reader": self.reader}
 
 
 @dataclass
@@ -35,7 +75,8 @@ class TaskSpec:
     languages: list[str]
     train_language: str = "en"
     hub: HubSource | None = None
-    local: Path | None = None      # directory holding <split>-<lang>.jsonl files
+    local: Path | None = None      # the user's directory holding <split>-<lang>.jsonl files
+    samples: Path | None = None    # the bundled sample, in the same layout (read only when asked)
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation",
                                                              "test": "test"})
     train_task: str | None = None  # read English training data from this task instead
@@ -73,10 +114,33 @@ class Task:
             raise DataError(f"task '{self.name}' declares no local directory", field="local")
         return self.spec.local / f"{split}-{language}.jsonl"
 
+    def local_files(self, split: str, language: str) -> list[Path]:
+        """Every file :meth:`local_rows` reads for (split, language): their sizes and modification
+        times are part of the content keys. Override together with :meth:`local_rows`."""
+        return [self.local_file(split, language)]
+
     def has_local(self, split: str, language: str) -> bool:
         """Whether the local directory holds this (split, language); ``--data auto`` reads the hub
         for the others."""
         return self.spec.local is not None and self.local_file(split, language).exists()
+
+    def with_local(self, directory: Path | None) -> "Task":
+        """This task reading ``directory`` as its local directory (how the bundled samples are read)."""
+        view = copy.copy(self)
+        view.spec = replace(self.spec, local=directory)
+        return view
+
+    def source_for(self, split: str, language: str, source: str) -> str:
+        """Where ``--data SOURCE`` reads one (split, language) from: ``samples``, ``local`` or ``hub``.
+        ``auto`` is the user's local file when present, else the hub; a task with no hub source reads
+        its local directory whatever the source (except ``samples``)."""
+        if source in ("samples", "local"):
+            return source
+        if self.spec.hub is None and self.spec.local is not None:
+            return "local"
+        if source == "auto" and self.has_local(split, language):
+            return "local"
+        return "hub"
 
     def local_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Yield (file, row number starting at 1, row) from ``<local>/<split>-<lang>.jsonl``."""
@@ -108,20 +172,14 @@ class Task:
         if not rows:
             raise DataError("empty file: expected one JSON object per line", file=str(path))
 
-    def hub_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        """Yield rows from the hub. Default: ``load_dataset(path, name.format(lang=...), split=...)``.
+    def hub_rows(self, split: str, language: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+        """Yield rows from the hub (see :func:`read_hub`); ``name`` is formatted with ``lang``.
         Override when the hub layout differs (e.g. one config holding every language)."""
-        import datasets
-
         hub = self.spec.hub
         if hub is None:
             raise DataError(f"task '{self.name}' declares no hub source", field="hub")
         name = hub.name.format(lang=language) if hub.name else None
-        hub_split = self.spec.splits.get(split, split)
-        dataset = datasets.load_dataset(hub.path, name, split=hub_split, revision=hub.revision)
-        where = f"hub:{hub.path}/{name or ''}[{hub_split}]"
-        for number, row in enumerate(dataset, start=1):
-            yield where, number, row
+        yield from read_hub(hub, name, self.spec.splits.get(split, split))
 
     # -- helpers for plugins ------------------------------------------------------------------
     def languages(self) -> list[str]:
@@ -129,3 +187,62 @@ class Task:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<{type(self).__name__} {self.name} ({self.format})>"
+
+
+def read_hub(hub: HubSource, name: str | None, split: str) -> Iterator[tuple[HubOrigin, int, dict[str, Any]]]:
+    """(origin, row number, row) of one split of a hub dataset: through ``datasets`` (its builder
+    resolves the revision to a commit), or, for ``parquet``/``files`` sources, through files fetched
+    with ``huggingface_hub`` (the commit is the name of the cached snapshot folder)."""
+    if hub.reader == "datasets":
+        import datasets
+
+        builder = datasets.load_dataset_builder(hub.path, name, revision=hub.revision)
+        builder.download_and_prepare()
+        rows: Iterator[dict[str, Any]] = iter(builder.as_dataset(split=split))
+        origin = HubOrigin(hub.path, name, split, hub.revision, getattr(builder, "hash", None))
+    else:
+        files, resolved = hub_files(hub, name, split)
+        rows = (row for path in files for row in read_data_file(path))
+        origin = HubOrigin(hub.path, name, split, hub.ref, resolved, hub.reader)
+    for number, row in enumerate(rows, start=1):
+        yield origin, number, row
+
+
+def hub_files(hub: HubSource, name: str | None, split: str, local_only: bool = False) -> tuple[list[Path], str]:
+    """The files of one split of a ``parquet`` or ``files`` hub source, downloaded (or found in the
+    cache) with ``huggingface_hub.snapshot_download``, and the commit they come from."""
+    from huggingface_hub import snapshot_download
+
+    if hub.files:
+        if split not in hub.files:
+            raise DataError(f"hub source '{hub.path}' lists no files for split '{split}' "
+                            f"(it has {', '.join(hub.files)})", field="hub.files")
+        patterns = [file.format(config=name or "default") for file in hub.files[split]]
+    else:
+        patterns = [f"{name or 'default'}/{split}/*.parquet"]
+    folder = Path(snapshot_download(hub.path, repo_type="dataset", revision=hub.ref, allow_patterns=patterns,
+                                    local_files_only=local_only))
+    files = sorted(path for pattern in patterns for path in folder.glob(pattern) if path.is_file())
+    if not files:
+        raise DataError(f"no file matching {', '.join(patterns)} in hub dataset '{hub.path}' at revision "
+                        f"'{hub.ref or 'main'}'", field="hub")
+    return files, folder.name
+
+
+def read_data_file(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a parquet or JSON-lines file."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches():
+            yield from batch.to_pylist()
+    elif path.suffix in (".jsonl", ".json"):
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from None
+    else:
+        raise DataError("unsupported hub file type (expected .parquet or .jsonl)", file=str(path))
