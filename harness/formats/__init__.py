@@ -5,7 +5,8 @@ import importlib
 
 from harness.formats.base import EvalOutput, Format, Head, TaskModel, get_format, known_formats, register_format
 
-BUILTIN_FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "dual_encoder")
+BUILTIN_FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "dual_encoder",
+                   "image_text_classification", "image_text_retrieval")
 
 
 def load_builtin_formats() -> None:

@@ -130,6 +130,9 @@ def config_label(record: dict[str, Any]) -> str:
             extras.append(f"fraction {values.pop():g}")
         else:
             extras.append("fraction " + ",".join(f"{k}={v:g}" for k, v in fractions.items()))
+    dropout = ((record.get("train") or {}).get("intermediate") or {}).get("modality_dropout") or {}
+    if dropout.get("image") or dropout.get("text"):  # image-text intermediate training (results/gap.py)
+        extras.append(f"dropout image={dropout['image']:g},text={dropout['text']:g},{dropout.get('mode', 'remove')}")
     sampling = data.get("sampling") or {}
     if len(names) > 1:
         if sampling.get("temperature") is not None:

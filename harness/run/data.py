@@ -173,6 +173,8 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
             example: dict[str, Any] = {}
             try:
                 example = task.to_example(row, split, language)
+                if example is None:  # the plugin skips this row (e.g. an answer outside the label set)
+                    continue
                 example.setdefault("id", f"{split}-{language}-{number}")
                 example["id"] = str(example["id"])
                 fmt.check(example, task)

@@ -17,17 +17,20 @@ from harness.spec.hparams import Hyperparams
 from harness.spec.tasks import HubSource, TaskSpec
 
 KINDS = ("intermediate", "target")
-FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "dual_encoder")
+FORMATS = ("classification", "multiple_choice", "tagging", "qa", "retrieval", "dual_encoder", "image_text_classification",
+           "image_text_retrieval")
 METRICS = ("accuracy", "seqeval_f1", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy", "mrr_at_k",
-           "map_at_k")
+           "map_at_k", "recall_at_k")
 SPLITS = ("train", "dev", "test")
 #: the metric shown in tables and averaged into scores, per tasks.yaml ``metric``
 PRIMARY_METRIC = {"accuracy": "accuracy", "seqeval_f1": "f1", "squad_em_f1": "f1", "mlqa_em_f1": "f1",
-                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "mrr_at_k": "mrr", "map_at_k": "map"}
+                  "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "mrr_at_k": "mrr", "map_at_k": "map",
+                  "recall_at_k": "mean_recall"}
 #: samples: the bundled samples; local: the user's directory; hub: the hub; auto: local when present, else hub
 DATA_SOURCES = ("samples", "local", "hub", "auto")
 #: model selection during target training: none, or the target's English dev split
 SELECT_ON = ("none", "en-dev")
+MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
 TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
@@ -52,6 +55,7 @@ TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "labels": (list, False, str),
     "hparams": (dict, False, None),
     "options": (dict, False, None),
+    "modality": (str, False, MODALITIES),
 }
 PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "description": (str, False, None),
@@ -68,6 +72,8 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
     "splits": (list, False, str),
+    "modality_dropout": (str, False, None),
+    "log_samples": (bool, False, None),
     "options": (dict, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
@@ -90,6 +96,8 @@ class Preset:
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
     splits: list[str] = field(default_factory=list)
+    modality_dropout: str = ""
+    log_samples: bool = False
     options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
     description: str = ""
 
@@ -220,7 +228,7 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
         train_task=data.get("train_task"), labels=data.get("labels"),
         hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
-        description=data.get("description") or "", source_file=file)
+        description=data.get("description") or "", source_file=file, modality=data.get("modality") or "text")
 
 
 def _hub_overrides(data: dict[str, Any], path: str, file: str) -> dict[str, HubSource]:

@@ -86,6 +86,7 @@ class TaskSpec:
     hparams: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    modality: str = "text"         # "text" | "image_text" (needs a model with a vision tower)
     source_file: str = ""          # the YAML file (or plugin) that declared it, for error messages
 
     def hub_for(self, language: str) -> HubSource | None:
@@ -111,9 +112,10 @@ class Task:
     spec: TaskSpec  # bound by the registry
 
     # -- mapping raw rows --------------------------------------------------------------------
-    def to_example(self, row: dict[str, Any], split: str, language: str) -> dict[str, Any]:
-        """Map one raw row (hub schema) to the format's fields. Raise KeyError/ValueError/TypeError
-        on bad rows: the loader turns them into a DataError naming file, row and field."""
+    def to_example(self, row: dict[str, Any], split: str, language: str) -> dict[str, Any] | None:
+        """Map one raw row (hub schema) to the format's fields, or None to skip the row. Raise
+        KeyError/ValueError/TypeError on bad rows: the loader turns them into a DataError naming
+        file, row and field."""
         raise NotImplementedError
 
     # -- reading ------------------------------------------------------------------------------
