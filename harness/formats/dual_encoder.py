@@ -22,7 +22,6 @@ without a pooler.) Evaluation: candidates are encoded once per split into shards
 """
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 import zlib
