@@ -56,7 +56,7 @@ class DataError(HarnessError):
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__((": ".join([", ".join(where), message])) if where else message)
-        self.file, self.row, self.field = file, row, field
+        self.file, self.row, self.field, self.message = file, row, field, message
 
 
 class UnknownNameError(HarnessError):

@@ -4,6 +4,8 @@ Hub layout (``google/xtreme``): one config per language, named by the language's
 (``udpos.German``, ``udpos.Chinese`` ...; see :data:`LANGUAGE_NAMES`), columns ``tokens`` (list of
 str) and ``pos_tags`` (list of ClassLabel ints, names in :data:`UPOS_TAGS` order). Kazakh has only
 train/test, Tagalog, Thai and Yoruba only test. Local JSONL rows use the same schema.
+XTREME-R's added languages (lt pl uk wo ro, :data:`LOCAL_ONLY`) come from UD 2.7 and have no hub
+copy: put their UD 2.7 treebanks in the local directory (layout 3 below) and pass ``--data-dir``.
 
 Two tokenizations
     UD splits contractions into syntactic words: German ``zum`` is the multi-word token ``zu dem``
@@ -140,6 +142,10 @@ def treebank_split(name: str) -> str | None:
     return next((split for split in SPLIT_NAMES if split in name), None)
 
 
+#: XTREME-R's added languages (UD 2.7): no hub copy, local data only
+LOCAL_ONLY = ("lt", "pl", "uk", "wo", "ro")
+
+
 class UDPOS(Task):
     name = "udpos"
     format = "tagging"
@@ -174,6 +180,9 @@ class UDPOS(Task):
             yield from xtreme_rows(path, language)
 
     def hub_rows(self, split, language):
+        if language in LOCAL_ONLY:
+            raise DataError(f"udpos '{language}' (UD 2.7, XTREME-R) has no hub copy: put its UD 2.7 treebanks "
+                            f"({language}_*.conllu) in D/udpos/ and pass --data-dir D", field="language")
         if language not in LANGUAGE_NAMES:
             raise DataError(f"udpos has no hub config for language '{language}' "
                             f"(known: {', '.join(sorted(LANGUAGE_NAMES))})", field="language")

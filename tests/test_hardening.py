@@ -35,7 +35,7 @@ def invoke(*args, env: dict[str, str] | None = None):
 
 def base_args(model: Path, out: Path, *extra) -> list:
     return ["eval", "--model", model, "--intermediate", "mnli", "--targets", "xnli", "-l", "xnli=en,de",
-            "--limit", "8", "--hparam", "epochs=1", "--hparam", "batch_size=8", "--data", "local",
+            "--limit", "8", "--hparam", "epochs=1", "--hparam", "batch_size=8", "--data", "samples",
             "--device", "cpu", "-o", out, *extra]
 
 
@@ -99,7 +99,7 @@ def _sst2(tiny_model_path):
 
     registry = build_registry()
     task = registry.task("sst2")
-    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="local", limit=16)}
+    examples = {"sst2": load_examples(registry.plugins, task, "train", "en", source="samples", limit=16)}
     return load_pretrained(str(tiny_model_path), torch.device("cpu")), task, examples
 
 
@@ -136,7 +136,7 @@ def test_a_language_code_with_dot_dot_cannot_write_outside_the_output_dir(tiny_m
     tasks = tmp_path / "evil.yaml"
     tasks.write_text("tasks:\n  tatoeba:\n    languages: ['../../../escaped']\n")
     result = invoke("eval", "--model", tiny_model_path, "--targets", "tatoeba", "--log-samples",
-                    "--tasks-file", tasks, "--data", "local", "-o", tmp_path / "run" / "out")
+                    "--tasks-file", tasks, "--data", "samples", "-o", tmp_path / "run" / "out")
     one_error_line(result, "language of task 'tatoeba'", "'../../../escaped'", "cannot be used in a file name")
     assert not list(tmp_path.rglob("*escaped*"))
 
@@ -311,7 +311,7 @@ def harness_target_train(model, task, examples, hparams, seed, log, state):
 
 def _signal_args(model: Path, out: Path, plugin: Path) -> list[str]:
     return ["eval", "--model", str(model), "--targets", "xnli", "-l", "xnli=en", "--limit", "16",
-            "--hparam", "epochs=2", "--hparam", "batch_size=4", "--data", "local", "--device", "cpu",
+            "--hparam", "epochs=2", "--hparam", "batch_size=4", "--data", "samples", "--device", "cpu",
             "--plugins", str(plugin), "-o", str(out)]
 
 

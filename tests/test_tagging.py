@@ -233,7 +233,9 @@ def test_udpos_hub_configs_use_language_names(registry):
     task = registry.task("udpos")
     plugin = importlib.import_module(type(task).__module__)
     LANGUAGE_NAMES, UPOS_TAGS = plugin.LANGUAGE_NAMES, plugin.UPOS_TAGS
-    assert set(task.spec.languages) == set(LANGUAGE_NAMES) and len(LANGUAGE_NAMES) == 33
+    assert set(task.spec.languages) == set(LANGUAGE_NAMES) | set(plugin.LOCAL_ONLY) and len(LANGUAGE_NAMES) == 33
+    with pytest.raises(DataError, match="UD 2.7"):
+        next(iter(task.hub_rows("test", "wo")))
     assert task.spec.hub.name.format(lang=LANGUAGE_NAMES["de"]) == "udpos.German"
     assert UPOS_TAGS == task.spec.labels
     with pytest.raises(DataError, match="no hub config"):

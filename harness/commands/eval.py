@@ -29,11 +29,14 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
 
     registry = env.registry(options["data_dir"])
     request = build_request(registry, options)
-    summary = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)).run()
+    pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
+    summary = pipeline.run()
     if as_json:
         print_json(summary)
     else:
         print_scores(registry, summary.results)
+        if any(task.spec.modality == "image_text" for task in (*pipeline.targets, *pipeline.intermediate)):
+            print_gap(registry, summary)
         out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
                   f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
                   soft_wrap=True)
@@ -61,6 +64,15 @@ def _subclass_names(cls: type) -> set[str]:
         names.add(current.__name__)
         stack.extend(current.__subclasses__())
     return names
+
+
+def print_gap(registry, summary) -> None:
+    """The English/non-English gap of this run's results (``harness report --gap``)."""
+    from harness.results.gap import build_gap, render_gap
+    from harness.results.report import metric_for
+
+    records = [{**record, "_source": str(summary.results_file)} for record in summary.results]
+    render_gap(build_gap(records, lambda record: metric_for(registry, record)), out)
 
 
 def print_scores(registry, results: list[dict[str, Any]]) -> None:

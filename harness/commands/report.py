@@ -20,15 +20,31 @@ from harness.results.report import (TaskMetrics, build_report, error_lines, load
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Write a heatmap of the differences to the baseline.")
 @click.option("--split", default="test", show_default=True)
+@click.option("--bench", is_flag=True, help="Read `harness bench` records instead: latency, A/B verdicts, "
+                                             "per-language cost, variants (--plot: latency vs length and more).")
+@click.option("--gap", is_flag=True, help="English/non-English transfer gap, paired weakness rate (needs "
+              "--log-samples) and modality reliance; --plot draws the gap against the image dropout rate.")
 @common_options
 def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
-                   plot: str | None, split: str) -> None:
+                   plot: str | None, split: str, bench: bool, gap: bool) -> None:
     """Tables of one or more results files (or output directories): per target, the baseline, the
     score after each intermediate configuration and the difference (mean over languages and seeds)."""
+    if bench:
+        from harness.results.bench_report import bench_report
+
+        bench_report(list(results), fmt, plot, out, console, click.echo)
+        return
 
     records = load_records(list(results))
     resolver = TaskMetrics(env, metric, warn=lambda m: console.print(f"warning: {m}", style="yellow",
                                                                      markup=False, highlight=False))
+    if gap:
+        from harness.results.gap import build_gap, plot_gap, render_gap
+        rows = build_gap(records, resolver, split)
+        render_gap(rows, out)
+        if plot:
+            console.print(f"plot: {plot_gap(rows, plot)}", highlight=False)
+        return
     report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
     if fmt == "table":
         render_table(report, out, by_language=by_language)

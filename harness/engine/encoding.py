@@ -18,6 +18,17 @@ _TRUNCATABLE = {"bert": "encoder.layer", "roberta": "encoder.layer", "xlm-robert
                 "camembert": "encoder.layer", "electra": "encoder.layer", "distilbert": "transformer.layer"}
 
 
+POOLINGS = ("mean", "cls")
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
+    """[B, L, H] -> [B, H] float32: the mean over the attention mask, or the first ("cls") token."""
+    if pooling == "cls":
+        return hidden[:, 0].float()
+    weights = attention_mask.unsqueeze(-1).float()
+    return (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
 #: the retrieval layer of the reference setups, as an index into ``hidden_states`` (0 = embeddings)
 REFERENCE_LAYERS = {
     # XTREME (scripts/run_tatoeba.sh, run_bucc2018.sh) for mBERT and XLM-R base: ``--specific_layer 7``
@@ -66,14 +77,15 @@ def _first_blocks(encoder: Any, layer: int) -> Iterator[bool]:
 def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str] = (), *, layer: int | None = None,
            batch_size: int = 128, max_length: int = 512, token_budget: int = 16384,
            device: torch.device | None = None, normalize: bool = False, mixed_precision: str = "auto",
-           stats: dict[str, Any] | None = None) -> np.ndarray:
+           stats: dict[str, Any] | None = None, pooling: str = "mean") -> np.ndarray:
     """Embed ``sentences``: float32 [N, H], the mean over the attention mask of ``hidden_states[layer]``.
 
     ``model_or_encoder`` is a :class:`harness.engine.modeling.LoadedModel` (tokenizer and device default to
     its own) or a bare transformers encoder. ``layer`` defaults to :func:`default_layer`. Sentences
     are tokenized once, truncated to ``max_length``, batched longest-first under ``batch_size`` and
     ``token_budget`` padded tokens; rows come back in input order. Only the first ``layer`` blocks
-    run for BERT-style encoders. ``normalize`` L2-normalises the rows. When ``stats`` is a dict it
+    run for BERT-style encoders. ``pooling`` "cls" takes the first token instead of the mean.
+    ``normalize`` L2-normalises the rows. When ``stats`` is a dict it
     receives ``seconds``, ``sentences_per_s``, ``batches`` and ``batch_seconds`` (one per batch).
     """
     encoder: Any = model_or_encoder if isinstance(model_or_encoder, nn.Module) else model_or_encoder.encoder
@@ -81,6 +93,8 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
     device = device or getattr(model_or_encoder, "device", None) or next(encoder.parameters()).device
     num_layers = int(encoder.config.num_hidden_layers)
     layer = default_layer(num_layers) if layer is None else int(layer)
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r} (use one of {', '.join(POOLINGS)})")
     if not 0 <= layer <= num_layers:
         raise ValueError(f"layer {layer} is out of range for a {num_layers}-layer encoder (0..{num_layers})")
     start = time.perf_counter()
@@ -102,8 +116,7 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
                 with autocast_context(torch.device(device), mixed_precision):
                     output = encoder(**batch, output_hidden_states=not truncated)
                 hidden = output.last_hidden_state if truncated else output.hidden_states[layer]
-                weights = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                pooled = pool(hidden, batch["attention_mask"], pooling)
                 pending.append((indices, pooled))  # stays on the device: no host sync per batch
                 timer.stop(started)
             latencies = timer.latencies()

@@ -72,10 +72,12 @@ class BatchTimer:
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Host -> device copies that do not block the host (pinned memory on CUDA)."""
+    """Host -> device copies that do not block the host (pinned memory on CUDA); values that are
+    not tensors (image references) pass unchanged."""
     if device.type == "cuda":
-        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-    return {k: v.to(device) for k, v in batch.items()}
+        return {k: v.pin_memory().to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                for k, v in batch.items()}
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 @torch.inference_mode()

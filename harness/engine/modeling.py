@@ -26,6 +26,8 @@ class LoadedModel:
     device: torch.device
     provenance: dict[str, Any] = field(default_factory=dict)
     heads: dict[str, Head] = field(default_factory=dict)
+    #: vision tower + projection of an image-text model (harness.engine.fusion.Fusion), else None
+    fusion: Any = None
 
     @property
     def hidden_size(self) -> int:
@@ -36,7 +38,8 @@ class LoadedModel:
         return int(self.encoder.config.num_hidden_layers)
 
     def task_model(self, *task_names: str) -> TaskModel:
-        return TaskModel(self.encoder, {name: self.heads[name] for name in task_names}).to(self.device)
+        encoder = self.encoder if self.fusion is None else self.fusion.bind(self.encoder)
+        return TaskModel(encoder, {name: self.heads[name] for name in task_names}).to(self.device)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, directory: Path, heads: tuple[str, ...] = (), meta: dict[str, Any] | None = None) -> None:
@@ -47,6 +50,8 @@ class LoadedModel:
         try:
             self.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
             self.tokenizer.save_pretrained(tmp / "encoder")
+            if self.fusion is not None:  # beside the plain text encoder
+                self.fusion.save(tmp / "vision")
             for name in heads:
                 torch.save(self.heads[name].state_dict(), tmp / f"head-{name}.pt")
             files = _fsync_tree(tmp)

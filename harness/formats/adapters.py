@@ -4,16 +4,18 @@ entry plus one line of registration, e.g. ``register(SquadTask.variant("xquad"))
     SquadTask        SQuAD schema: id, question, context, answers{text, answer_start}
     PairTask         GLUE-style (pair) classification: text_a, text_b (None: single), label_column, id_column
     TokenTagsTask    token + tag columns: tokens, tags (``ner_tags``/``pos_tags``), tag_names, id_column
+    DualEncoderTask  the base of dual_encoder tasks: queries plus a candidate file (``options.candidates``)
 
 The helpers they use (``squad_example``, ``class_label``, ``class_names``) serve hand-written tasks
 too. This module imports no torch.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
 
 from harness.errors import DataError
-from harness.spec.tasks import Task
+from harness.spec.tasks import Task, read_jsonl
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -102,3 +104,36 @@ class TokenTagsTask(Task):
     def to_example(self, row, split, language):
         example = {"tokens": row[self.tokens], "tags": class_names(row[self.tags], self.tag_names, self.tags)}
         return _with_id(example, row, self.id_column)
+
+
+class DualEncoderTask(Task):
+    """Base of the tasks of this format: where the candidates are and how a row becomes one."""
+
+    format = "dual_encoder"
+
+    def to_candidate(self, row: dict[str, Any]) -> tuple[str, str]:
+        """(candidate id, text to encode) of one candidate row."""
+        return str(row["id"]), row["text"]
+
+    def reading(self, source: str) -> "DualEncoderTask":
+        """The task as it reads ``--data source``: the bundled samples or the local directory."""
+        return self.with_local(self.spec.samples) if source == "samples" else self  # type: ignore[return-value]
+
+    def candidate_file(self, split: str) -> Path:
+        name = self.spec.options.get("candidates")
+        if not name or self.spec.local is None:
+            raise DataError(f"task '{self.name}' names no candidate file (options.candidates in its "
+                            f"local directory)", field="options.candidates")
+        return self.spec.local / str(name).format(split=self.spec.splits.get(split, split))
+
+    def candidate_rows(self, split: str, source: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        path = self.reading(source).candidate_file(split)
+        if not path.exists():
+            raise DataError(f"missing candidate file for task '{self.name}' (expected {path})", file=str(path))
+        return read_jsonl(path)
+
+    def candidate_fingerprint(self, split: str, source: str) -> dict[str, Any]:
+        """What identifies the candidate set (part of the key of its cached embeddings)."""
+        path = self.reading(source).candidate_file(split)
+        stat = path.stat()
+        return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -35,6 +35,24 @@ RETRIEVAL_OPTIONS = {
 }
 
 
+DUAL_ENCODER_OPTIONS = {
+    "candidates": Option(str, None, "candidate file in the task's directory ({split} is filled in)"),
+    "pooling": Option(str, "cls", "'cls' (first token, as XTREME-R) or 'mean'"),
+    "scale": Option(float, 100.0, "initial value of the learnable logit scale"),
+    "k": Option(int, 20, "candidates retrieved per query (MRR@k, MAP@k)"),
+    "query_max_length": Option(int, None, "query sub-tokens (default: the max_length hyperparameter)"),
+    "candidate_max_length": Option(int, None, "candidate sub-tokens (default: the max_length hyperparameter)"),
+    "shard_mb": Option(float, 256.0, "memory budget of one shard of candidate embeddings"),
+}
+IMAGE_TEXT_CLASSIFICATION_OPTIONS = {
+    "max_images": Option(int, 2, "images an example may carry"),
+    "text_only_score": Option(bool, True, "also score the examples with their images removed"),
+}
+IMAGE_TEXT_RETRIEVAL_OPTIONS = {
+    "embedding_dim": Option(int, 256, "size of the shared image-text embedding"),
+}
+
+
 def builtin_formats() -> dict[str, tuple[Callable[[], Any], dict[str, Option], str]]:
     return {
         "classification": (_lazy("classification", "Classification"), {},
@@ -45,4 +63,10 @@ def builtin_formats() -> dict[str, tuple[Callable[[], Any], dict[str, Option], s
         "qa": (_lazy("qa", "ExtractiveQA"), QA_OPTIONS, "extractive QA over sliding windows"),
         "retrieval": (_lazy("retrieval", "Retrieval"), RETRIEVAL_OPTIONS,
                       "sentence-embedding search and bitext mining, no training"),
+        "dual_encoder": (_lazy("dual_encoder", "DualEncoder"), DUAL_ENCODER_OPTIONS,
+                         "queries and candidates embedded by one encoder, k-NN over a candidate set"),
+        "image_text_classification": (_lazy("image_text_classification", "ImageTextClassification"),
+                                      IMAGE_TEXT_CLASSIFICATION_OPTIONS, "classification with images before the text"),
+        "image_text_retrieval": (_lazy("image_text_retrieval", "ImageTextRetrieval"), IMAGE_TEXT_RETRIEVAL_OPTIONS,
+                                 "contrastive image-caption retrieval"),
     }

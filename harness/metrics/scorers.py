@@ -124,15 +124,12 @@ def _pair(item: str | Sequence[str]) -> tuple[str, ...]:
 def mewslix_mrr(golds: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]],
                 k: int = 20) -> float:
     """Mean reciprocal rank at ``k`` (XTREME-R's "map@20" is this), as ``utils_mewslix.evaluate``:
-    for every gold example (its first label, stripped), the reciprocal 1-based rank of the first
-    exact match among its first ``k`` predictions, else 0; unpredicted examples count 0, predictions
-    for unknown ids are ignored. A fraction; 0 for no gold example."""
-    ranks = []
-    for example_id, labels in golds.items():
-        gold = labels[0].strip()
-        ranked = list(predictions.get(example_id, []))[:k]
-        ranks.append(next((1.0 / rank for rank, p in enumerate(ranked, 1) if p == gold), 0.0))
-    return sum(ranks) / len(ranks) if ranks else 0.0
+    every gold example's first label, stripped, is its one relevant id; then
+    :func:`harness.metrics.ranking.mrr_at_k` (unpredicted examples count 0, predictions for unknown
+    ids are ignored). A fraction; 0 for no gold example."""
+    from harness.metrics.ranking import mrr_at_k
+
+    return mrr_at_k({example_id: [labels[0].strip()] for example_id, labels in golds.items()}, predictions, k)
 
 
 # --------------------------------------------------------------------------------- SQuAD v1.1

@@ -6,6 +6,7 @@ A results file is JSONL; each line is one record with a ``type``:
 - ``result``: one per (run, task, language, split): metrics plus throughput, latency and memory.
 - ``error``: a task/phase that failed; the run went on with the other tasks.
 - ``run_end``: totals and wall time of a run that finished (absent when it was killed).
+- ``bench``: one cell of ``harness bench`` (its own files; see bench_records.py).
 
 Lines are appended whole, flushed and fsynced; a torn last line left by a kill is cut off on the
 next open. Readers ignore unknown fields and accept older ``schema_version`` values.
@@ -22,6 +23,7 @@ from typing_extensions import NotRequired
 
 from harness.errors import LockedError
 from harness.files import open_nofollow, share_like_umask
+from harness.results.bench_records import BENCH_FIELDS
 
 SCHEMA_VERSION = 1
 
@@ -102,6 +104,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "n_skipped": (int, True, "cells reused from earlier runs"),
         "n_errors": (int, True, "error records written by this run"),
     },
+    "bench": BENCH_FIELDS,  # harness bench (harness/results/bench_records.py)
 }
 
 

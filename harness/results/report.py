@@ -135,6 +135,9 @@ def config_label(record: dict[str, Any]) -> str:
             extras.append(f"fraction {values.pop():g}")
         else:
             extras.append("fraction " + ",".join(f"{k}={v:g}" for k, v in fractions.items()))
+    dropout = ((record.get("train") or {}).get("intermediate") or {}).get("modality_dropout") or {}
+    if dropout.get("image") or dropout.get("text"):  # image-text intermediate training (results/gap.py)
+        extras.append(f"dropout image={dropout['image']:g},text={dropout['text']:g},{dropout.get('mode', 'remove')}")
     sampling = data.get("sampling") or {}
     if len(names) > 1:
         if sampling.get("temperature") is not None:
@@ -591,11 +594,18 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
                     ax.text(j, i, "n/a", ha="center", va="center", color="grey", fontsize=8)
         colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
         colorbar.set_label("Δ vs. baseline (points)")
-    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Lay out, write (120 dpi, parent folders made) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
     return path
 
 

@@ -171,15 +171,17 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
         for item in rows:
             where, number, row = _row_triple(item, plugins.last_result("harness_load_rows"))
             counts[where] = counts.get(where, 0) + 1
-            example: dict[str, Any] = {}
+            example: dict[str, Any] | None = {}
             try:
                 example = task.to_example(row, split, language)
+                if example is None:  # the plugin skips this row (e.g. an answer outside the label set)
+                    continue
                 example.setdefault("id", f"{split}-{language}-{number}")
                 example["id"] = str(example["id"])
                 fmt.check(example, task)
             except DataError as exc:
                 raise DataError(_message(exc), file=where, row=number,
-                                field=_file_key(row, example, exc.field)) from None
+                                field=_file_key(row, example or {}, exc.field)) from None
             except KeyError as exc:
                 raise DataError("missing field", file=where, row=number, field=str(exc.args[0])) from None
             except (TypeError, ValueError) as exc:

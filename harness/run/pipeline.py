@@ -8,6 +8,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -25,8 +26,9 @@ from typing import Any, Callable
 
 import torch
 
-from harness.run.data import check_sources, data_fingerprint, load_examples, training_task
+from harness.run.data import Examples, check_sources, data_fingerprint, load_examples, training_task
 from harness.run.request import RunRequest
+from harness.run.modality import ModalityDropout, drop_contaminated, drop_modalities, image_keys
 from harness.errors import HarnessError, Interrupted, PluginError
 from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
@@ -149,6 +151,10 @@ class Pipeline:
         for split in request.splits:
             if split not in ("dev", "test"):
                 raise HarnessError(f"unknown split '{split}' (expected dev or test)")
+        for task in self.targets:  # a split may exist for some languages only (split_languages)
+            if not any(task.spec.has_split(s, lang) for s in request.splits for lang in self.languages[task.name]):
+                raise HarnessError(f"task '{task.name}' has no {'/'.join(request.splits)} split for "
+                                   f"{', '.join(self.languages[task.name])}")
         for name in request.fraction:
             if name not in request.intermediate:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
@@ -175,6 +181,7 @@ class Pipeline:
                             for t in [*self.intermediate, *self.targets, *self.trains_on.values()]}
         self._keys: dict[str, Any] = {}
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.dropout = ModalityDropout.parse(request.modality_dropout)
 
     # -- keys ------------------------------------------------------------------------------------
     def _data(self, task, split: str, language: str) -> dict[str, Any]:
@@ -193,7 +200,8 @@ class Pipeline:
                 "data": r.data, "sampling": r.sampling if len(self.intermediate) > 1 else {},
                 "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate},
                 "inputs": {t.name: {**self.task_inputs[t.name], "train": self._data(t, "train", t.spec.train_language)}
-                           for t in self.intermediate}})
+                           for t in self.intermediate},
+                **self._multimodal_key()})
         return self._keys["intermediate"]
 
     def target_key(self, task) -> str:
@@ -307,25 +315,67 @@ class Pipeline:
         if model is not None:
             return model, {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
-        examples = {}
-        for task in self.intermediate:
-            examples[task.name] = load_examples(self.plugins, task, "train", task.spec.train_language,
-                                                source=self.request.data, limit=self.request.limit,
-                                                fraction=self.request.fraction.get(task.name, 1.0),
-                                                seed=self.request.seed)
+        examples, multimodal = self.intermediate_examples
         reads = {name: e.reads for name, e in examples.items()}
         self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}")
         stats = self.plugins.intermediate_train(model=model, tasks=self.intermediate, examples=examples,
                                                 hparams=self.intermediate_hparams, sampling=self.request.sampling,
                                                 seed=self.request.seed, log=self.reporter,
                                                 state=self._train_state(directory))
-        train_stats["intermediate"] = stats
+        train_stats["intermediate"] = stats = {**stats, **multimodal}
         _note_reads(train_stats, "intermediate", reads)
         self._save(model, directory, tuple(t.name for t in self.intermediate),
                    {"kind": "intermediate", "key": key, "train": stats, "data": reads,
                     "tasks": [t.name for t in self.intermediate]})
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
+
+    # -- multimodal: modality dropout and the contamination check (run/modality.py) ----------------
+    @functools.cached_property
+    def intermediate_examples(self) -> tuple[dict[str, Examples], dict[str, Any]]:
+        """The intermediate training examples, without target test images (``--contamination drop``)
+        and after modality dropout; plus what was dropped (empty for text-only intermediate tasks)."""
+        r, report = self.request, {}
+        examples: dict[str, Examples] = {}
+        for task in self.intermediate:
+            examples[task.name] = load_examples(self.plugins, task, "train", task.spec.train_language, source=r.data,
+                                                limit=r.limit, fraction=r.fraction.get(task.name, 1.0), seed=r.seed)
+            if task.spec.modality == "image_text":
+                kept, dropped = drop_contaminated(examples[task.name], self.target_test_images)
+                kept, counts = drop_modalities(kept, self.dropout, r.seed, task.name)
+                examples[task.name] = Examples(kept, reads=examples[task.name].reads)
+                report[task.name] = {"contaminated_dropped": dropped, **counts}
+        if not report:
+            return examples, {}
+        return examples, {"modality_dropout": self.dropout.as_dict(), "contamination": {
+            "policy": r.contamination, "target_test_images": len(self.target_test_images),
+            "dropped": sum(v["contaminated_dropped"] for v in report.values())}, "multimodal_tasks": report}
+
+    @functools.cached_property
+    def target_test_images(self) -> set[str]:
+        """Pixel hashes of the evaluated images of image-text targets, when image-text intermediate
+        training must not see them; a split that cannot be read is left to its evaluation error."""
+        keys: set[str] = set()
+        if self.request.contamination != "drop" or not any(t.spec.modality == "image_text" for t in self.intermediate):
+            return keys
+        for task in (t for t in self.targets if t.spec.modality == "image_text"):
+            for language in self.languages[task.name]:
+                for split in self.request.splits:
+                    try:
+                        keys |= image_keys(load_examples(self.plugins, task, split, language,
+                                                         source=self.request.data, limit=self.request.limit))
+                    except HarnessError:
+                        continue
+        return keys
+
+    def _multimodal_key(self) -> dict[str, Any]:
+        """Content-key entries of the multimodal settings, present only when they apply (older keys stay valid)."""
+        extra: dict[str, Any] = {}
+        if self.dropout.active:
+            extra["modality_dropout"] = self.dropout.as_dict()
+        if self.target_test_images:
+            extra["excluded_images"] = content_key(sorted(self.target_test_images))
+        return extra
 
     def target_model(self, task, start_dir: str | None, summary: RunSummary,
                      train_stats: dict[str, Any]) -> tuple[LoadedModel, dict]:
@@ -459,7 +509,8 @@ class Pipeline:
         done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
         self.samples_only = set(done)  # reused results; evaluated again only to write missing --log-samples
         plan = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.languages[t.name]
-                         for split in self.request.splits] for t in self.targets}
+                         for split in self.request.splits if t.spec.has_split(split, lang)]
+                for t in self.targets}
         todo = {name: [c for c in cells if c[2] not in done or (self.request.log_samples and not
                                                               self._samples_path(name, c[0], c[1]).exists())]
                 for name, cells in plan.items()}
@@ -529,7 +580,10 @@ class Pipeline:
         examples = load_examples(self.plugins, task, split, language, source=r.data, limit=r.limit)
         hparams = self.target_hparams[task.name]
         context = {"split": split, "load": lambda other_split: load_examples(
-            self.plugins, task, other_split, language, source=r.data, limit=r.limit)}
+            self.plugins, task, other_split, language, source=r.data, limit=r.limit),
+                   # for formats that cache work shared by the languages of a model (candidate embeddings)
+                   "source": r.data, "model_key": target["key"], "log": self.log,
+                   "cache_dir": self.out / "cache" / f"{task.name}-{target['key']}"}
         output = self.plugins.evaluate(model=model, task=task, language=language, split=split,
                                        examples=examples, hparams=hparams, context=context)
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
@@ -567,7 +621,7 @@ class Pipeline:
         rows = []
         for index, (ident, prediction) in enumerate(zip(output.ids, output.predictions)):
             example = by_id.get(ident, {"id": ident})
-            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers")}
+            inputs = {k: v for k, v in example.items() if k not in ("label", "tags", "answers", "relevant")}
             digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
                                     .encode("utf-8")).hexdigest()
             rows.append({"id": ident, "input_hash": digest, "prediction": prediction,
@@ -608,6 +662,7 @@ class Pipeline:
         for task in [*self.intermediate, *self.targets]:
             spec = task.spec
             datasets[task.name] = {"hub": asdict(spec.hub) if spec.hub else None,
+                                   "hub_overrides": {lang: asdict(h) for lang, h in spec.hub_overrides.items()},
                                    "local": str(spec.local) if spec.local else None,
                                    "samples": str(spec.samples) if spec.samples else None,
                                    "train_task": spec.train_task, "spec_file": spec.source_file}
@@ -623,6 +678,7 @@ class Pipeline:
                            "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
                            "select_on": r.select_on, "select_every": r.select_every, "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
                            "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
+                           "multimodal": self.intermediate_examples[1] or None,
                            "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},
                            "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None},
                 "datasets": datasets}

@@ -40,6 +40,8 @@ class RunRequest:
     device: str | None = None
     revision: str | None = None
     preset: str | None = None
+    modality_dropout: str | dict[str, Any] = ""                # image=P[,text=Q][,mode=...] (intermediate training)
+    contamination: str = "drop"                                # drop | keep intermediate images seen in target tests
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)   # target -> options over tasks.yaml's
 
 
@@ -158,11 +160,13 @@ def build_request(registry, options: dict[str, Any]):
         seed=seed, limit=limit,
         data=data, select_on=options.get("select_on") or (preset.select_on if preset else "none"),
         select_every=select_every or 0, task_hparams=task_hparams,
-        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples")),
+        output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples") or (preset and preset.log_samples)),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
         save_every_s=60.0 * float(save_every),
         hook_timeout_s=check_option("--hook-timeout", options.get("hook_timeout")),
         device=options.get("device"), revision=options.get("revision"),
         preset=preset.name if preset else None,
-        task_options=task_options)
+        task_options=task_options,
+        modality_dropout=options.get("modality_dropout") or (preset.modality_dropout if preset else ""),
+        contamination=options.get("contamination") or "drop")

@@ -22,6 +22,7 @@ SPLITS = ("train", "dev", "test")
 DATA_SOURCES = ("samples", "local", "hub", "auto")
 #: model selection during target training: none, or the target's English dev split
 SELECT_ON = ("none", "en-dev")
+MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
 TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
@@ -37,11 +38,16 @@ TASK_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "local": (str, False, None),
     "samples": (str, False, None),
     "splits": (dict, False, SPLITS),
+    # language -> its own hub source (languages that are not in the task's main hub dataset)
+    "hub_overrides": (dict, False, None),
+    # split -> the languages that have it (a split missing here exists for every language)
+    "split_languages": (dict, False, SPLITS),
     "train_task": (str, False, None),
     "train_language": (str, False, None),
     "labels": (list, False, str),
     "hparams": (dict, False, None),
     "options": (dict, False, None),
+    "modality": (str, False, MODALITIES),
 }
 PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "description": (str, False, None),
@@ -58,6 +64,8 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "seeds": (list, False, int),
     "multi_task": (bool, False, None),
     "splits": (list, False, str),
+    "modality_dropout": (str, False, None),
+    "log_samples": (bool, False, None),
     "options": (dict, False, None),
 }
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
@@ -80,6 +88,8 @@ class Preset:
     seeds: list[int] = field(default_factory=list)
     multi_task: bool = False
     splits: list[str] = field(default_factory=list)
+    modality_dropout: str = ""
+    log_samples: bool = False
     options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
     description: str = ""
 
@@ -190,18 +200,35 @@ def spec_from_dict(name: str, data: dict[str, Any], file: str, base: Path) -> Ta
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
     hub = data.get("hub")
+    overrides = _hub_overrides(data.get("hub_overrides") or {}, f"tasks.{name}.hub_overrides", file)
+    split_languages = data.get("split_languages") or {}
+    for split, langs in split_languages.items():
+        where = f"tasks.{name}.split_languages.{split}"
+        if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+            raise ConfigError(f"{file}: {where}: expected a list of language codes")
+        for lang in langs:
+            if lang not in data["languages"]:
+                raise ConfigError(f"{file}: {where}: '{lang}' is not among the task's languages")
     if hub and hub.get("files") is not None:
         _check_hub_files(hub["files"], f"tasks.{name}.hub.files", file)
     return TaskSpec(
         name=name, kind=data["kind"], plugin=data.get("plugin") or "", format=data.get("format") or "",
         metric=data["metric"],
         languages=list(data["languages"]), train_language=data.get("train_language") or "en",
-        hub=HubSource(**hub) if hub else None, local=_directory(data.get("local"), base),
+        hub=HubSource(**hub) if hub else None, hub_overrides=overrides, local=_directory(data.get("local"), base),
         samples=_directory(data.get("samples"), base),
+        split_languages={split: list(langs) for split, langs in split_languages.items()},
         splits=dict(data.get("splits") or {"train": "train", "dev": "validation", "test": "test"}),
         train_task=data.get("train_task"), labels=data.get("labels"),
         hparams=dict(data.get("hparams") or {}), options=dict(data.get("options") or {}),
-        description=data.get("description") or "", source_file=file)
+        description=data.get("description") or "", source_file=file, modality=data.get("modality") or "text")
+
+
+def _hub_overrides(data: dict[str, Any], path: str, file: str) -> dict[str, HubSource]:
+    schema = TASK_KEYS["hub"][2]
+    for lang, entry in data.items():
+        _check_mapping(entry, schema, f"{path}.{lang}", file)
+    return {str(lang): HubSource(**entry) for lang, entry in data.items()}
 
 
 def _directory(value: str | None, base: Path) -> Path | None:

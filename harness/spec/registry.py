@@ -57,7 +57,10 @@ class Registry:
 
     def resolve_model(self, spec: str) -> str:
         """Alias -> its path or hub id; an existing path -> itself; a missing path -> error;
-        anything else is taken as a hub id (checked when loaded)."""
+        anything else is taken as a hub id (checked when loaded). ``TEXT+VISION`` (e.g.
+        ``minilm+clip-b32``) resolves both parts: a text encoder with a vision tower."""
+        if "+" in spec and spec not in self.models and not Path(spec).expanduser().exists():
+            return "+".join(self.resolve_model(part) for part in spec.split("+", 1))
         if spec in self.models:
             return self.models[spec].resolve()
         if Path(spec).expanduser().exists():

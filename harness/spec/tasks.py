@@ -77,16 +77,27 @@ class TaskSpec:
     languages: list[str]
     train_language: str = "en"
     hub: HubSource | None = None
+    hub_overrides: dict[str, HubSource] = field(default_factory=dict)   # language -> its own source
     local: Path | None = None      # the user's directory holding <split>-<lang>.jsonl files
     samples: Path | None = None    # the bundled sample, in the same layout (read only when asked)
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation",
                                                              "test": "test"})
+    split_languages: dict[str, list[str]] = field(default_factory=dict)  # split -> languages having it
     train_task: str | None = None  # read English training data from this task instead
     labels: list[str] | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    modality: str = "text"         # "text" | "image_text" (needs a model with a vision tower)
     source_file: str = ""          # the YAML file (or plugin) that declared it, for error messages
+
+    def hub_for(self, language: str) -> HubSource | None:
+        """The hub source of one language: its ``hub_overrides`` entry, else the task's ``hub``."""
+        return self.hub_overrides.get(language, self.hub)
+
+    def has_split(self, split: str, language: str) -> bool:
+        """Whether ``split`` exists for ``language`` (``split_languages``; default: every language)."""
+        return language in self.split_languages.get(split, [language])
 
 
 class Task:
@@ -114,9 +125,10 @@ class Task:
         return type(cls.__name__, (cls,), {"name": name, "__module__": module, **attributes})()
 
     # -- mapping raw rows --------------------------------------------------------------------
-    def to_example(self, row: dict[str, Any], split: str, language: str) -> dict[str, Any]:
-        """Map one raw row (hub schema) to the format's fields. Raise KeyError/ValueError/TypeError
-        on bad rows: the loader turns them into a DataError naming file, row and field."""
+    def to_example(self, row: dict[str, Any], split: str, language: str) -> dict[str, Any] | None:
+        """Map one raw row (hub schema) to the format's fields, or None to skip the row. Raise
+        KeyError/ValueError/TypeError on bad rows: the loader turns them into a DataError naming
+        file, row and field."""
         raise NotImplementedError
 
     # -- reading ------------------------------------------------------------------------------
@@ -155,44 +167,17 @@ class Task:
 
     def local_rows(self, split: str, language: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Yield (file, row number starting at 1, row) from ``<local>/<split>-<lang>.jsonl``."""
-        import jsonlines
-
         path = self.local_file(split, language)
         if not path.exists():
             raise DataError(f"missing local data for task '{self.name}', split '{split}', "
                             f"language '{language}' (expected {path})", file=str(path))
-        try:
-            handle = open(path, encoding="utf-8")
-        except OSError as exc:
-            raise DataError(str(exc), file=str(path)) from exc
-        rows = 0
-        number = 0
-
-        def lines() -> Iterator[str]:   # jsonlines numbers bad lines; this numbers the good ones
-            nonlocal number
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - read by the loop below
-                yield line
-
-        with handle:
-            try:
-                for row in jsonlines.Reader(lines()).iter(type=dict, skip_empty=True):
-                    rows += 1
-                    yield str(path), number, row
-            except jsonlines.InvalidLineError as exc:
-                cause = exc.__cause__
-                problem = f"invalid JSON ({cause.msg})" if isinstance(cause, json.JSONDecodeError) else \
-                    "expected a JSON object"
-                raise DataError(problem, file=str(path), row=exc.lineno) from None
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                                file=str(path)) from exc
-        if not rows:
-            raise DataError("empty file: expected one JSON object per line", file=str(path))
+        return read_jsonl(path)
 
     def hub_rows(self, split: str, language: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
-        """Yield rows from the hub (see :func:`read_hub`); ``name`` is formatted with ``lang``.
-        Override when the hub layout differs (e.g. one config holding every language)."""
-        hub = self.spec.hub
+        """Yield rows from the hub (see :func:`read_hub`) of the language's source (``hub_overrides``,
+        else ``hub``); ``name`` is formatted with ``lang``. Override when the hub layout differs
+        (e.g. one config holding every language)."""
+        hub = self.spec.hub_for(language)
         if hub is None:
             raise DataError(f"task '{self.name}' declares no hub source", field="hub")
         name = hub.name.format(lang=language) if hub.name else None
@@ -204,6 +189,38 @@ class Task:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<{type(self).__name__} {self.name} ({self.format})>"
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Yield (file, row number starting at 1, row) of a JSONL file (through ``jsonlines``); bad lines
+    are DataErrors."""
+    import jsonlines
+
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(str(exc), file=str(path)) from exc
+    rows = number = 0
+
+    def lines() -> Iterator[str]:   # jsonlines numbers bad lines; this numbers the good ones
+        nonlocal number
+        for number, line in enumerate(handle, start=1):  # noqa: B007 - read by the loop below
+            yield line
+
+    with handle:
+        try:
+            for row in jsonlines.Reader(lines()).iter(type=dict, skip_empty=True):
+                rows += 1
+                yield str(path), number, row
+        except jsonlines.InvalidLineError as exc:
+            cause = exc.__cause__
+            problem = f"invalid JSON ({cause.msg})" if isinstance(cause, json.JSONDecodeError) else \
+                "expected a JSON object"
+            raise DataError(problem, file=str(path), row=exc.lineno) from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+    if not rows:
+        raise DataError("empty file: expected one JSON object per line", file=str(path))
 
 
 def read_hub(hub: HubSource, name: str | None, split: str) -> Iterator[tuple[HubOrigin, int, dict[str, Any]]]:

@@ -1,0 +1,81 @@
+"""M3IT (Li et al. 2023) intermediate tasks recast for an encoder, and the M3IT-80 translated control.
+
+M3IT rows are generative: ``instruction, inputs, image_base64_str (list), outputs``. A label adapter
+turns ``outputs`` into a class (``options.answers`` maps normalised outputs to labels, else a label
+named in the output is taken); ``options.skip_unmatched`` drops rows whose output is no label (VQA
+answers outside the frequent-answer vocabulary). Captioning becomes caption<->image contrastive
+training. The hub repos ship a loading script: the raw ``options.file`` is read with
+``hf_hub_download`` (pinned by ``hub.revision`` when one is set).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from harness import Option, Task, hookimpl
+from harness.errors import DataError
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^\w\s-]", "", text.lower()).strip()
+
+
+class M3IT(Task):
+    options_schema = {
+        "file": Option(str, None, "the raw JSONL file in the hub repo ({split}, {lang} filled in)"),
+        "answers": Option(dict, None, "normalised output -> label"),
+        "skip_unmatched": Option(bool, False, "drop rows whose output is no label"),
+    }
+    format = "image_text_classification"
+
+    def __init__(self, name: str, fmt: str | None = None):
+        self.name = name
+        self.format = fmt or self.format
+
+    def images(self, row) -> list[str]:
+        images = row["image_base64_str"]
+        if not isinstance(images, list):
+            raise DataError(f"expected a list of base64 images, got {type(images).__name__}", field="image_base64_str")
+        return images
+
+    def label(self, outputs: str) -> str | None:
+        text, labels = normalise(outputs), self.spec.labels or []
+        answers = self.spec.options.get("answers") or {}
+        if text in answers or text in labels:
+            return answers.get(text, text)
+        named = [label for label in labels if re.search(rf"\b{re.escape(label)}\b", text)]
+        if len(named) == 1:
+            return named[0]
+        if self.spec.options.get("skip_unmatched"):
+            return None
+        raise DataError(f"output {outputs[:60]!r} names no label of {labels}", field="outputs")
+
+    def to_example(self, row, split, language):
+        if self.format == "image_text_retrieval":
+            return {"text_a": row["outputs"], "images": self.images(row)[:1]}
+        label = self.label(row["outputs"])
+        if label is None:
+            return None
+        return {"text_a": row["inputs"] or row["instruction"], "images": self.images(row), "label": label}
+
+    def hub_rows(self, split, language):
+        from huggingface_hub import hf_hub_download
+
+        hub = self.spec.hub
+        if hub is None or "file" not in self.spec.options:
+            raise DataError(f"task '{self.name}' declares no hub file", field="options.file")
+        name = self.spec.options["file"].format(split=self.spec.splits.get(split, split), lang=language)
+        path = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield f"hub:{hub.path}/{name}", number, json.loads(line)
+
+
+@hookimpl
+def harness_register_tasks(register):
+    register(M3IT("m3it-snli-ve"))
+    register(M3IT("m3it-coco-itm"))
+    register(M3IT("m3it-vqa-v2"))
+    register(M3IT("m3it-coco", "image_text_retrieval"))
+    register(M3IT("m3it80-vqa-v2"))
