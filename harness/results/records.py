@@ -191,8 +191,42 @@ class RunEndRecord(TypedDict):
     n_errors: int
 
 
+class BenchRecord(TypedDict):
+    type: str
+    schema_version: int
+    run_id: str
+    role: str
+    model: str
+    model_info: dict[str, Any]
+    variant: str
+    backend: dict[str, Any]
+    workload: str
+    task: str
+    language: str | None
+    split: str
+    length: int | None
+    batch_size: int
+    iterations: int
+    warmup: int
+    chunk: int
+    latency_ms: dict[str, Any]
+    latency_ci95_ms: dict[str, Any]
+    example_latency_ms: dict[str, Any]
+    examples_per_s: float
+    tokens_per_s: float
+    inputs: dict[str, Any]
+    memory: dict[str, Any]
+    size: dict[str, Any]
+    ab: NotRequired[dict[str, Any]]
+    vs_fp32: NotRequired[dict[str, Any]]
+    accuracy: NotRequired[dict[str, Any]]
+    device: dict[str, Any]
+    versions: dict[str, Any]
+    time: str
+
+
 TYPED_RECORDS: dict[str, type] = {"run": RunRecord, "result": ResultRecord, "error": ErrorRecord,
-                                  "run_end": RunEndRecord}
+                                  "run_end": RunEndRecord, "bench": BenchRecord}
 
 
 def validate_record(record: dict[str, Any]) -> list[str]:
