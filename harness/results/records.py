@@ -118,10 +118,15 @@ class MainScore(TypedDict):
     higher_is_better: bool
 
 
-class RunRecord(TypedDict):
+class RecordHead(TypedDict):
+    """The fields every record starts with."""
+
     type: str
     schema_version: int
     run_id: str
+
+
+class RunRecord(RecordHead):
     started: str
     command: str
     harness: dict[str, Any]
@@ -134,10 +139,7 @@ class RunRecord(TypedDict):
     datasets: dict[str, Any]
 
 
-class ResultRecord(TypedDict):
-    type: str
-    schema_version: int
-    run_id: str
+class ResultRecord(RecordHead):
     key: str
     task: str
     language: str
@@ -164,10 +166,7 @@ class ResultRecord(TypedDict):
     time: str
 
 
-class ErrorRecord(TypedDict):
-    type: str
-    schema_version: int
-    run_id: str
+class ErrorRecord(RecordHead):
     task: str
     language: str | None
     split: str | None
@@ -181,20 +180,14 @@ class ErrorRecord(TypedDict):
     time: str
 
 
-class RunEndRecord(TypedDict):
-    type: str
-    schema_version: int
-    run_id: str
+class RunEndRecord(RecordHead):
     wall_seconds: float
     n_results: int
     n_skipped: int
     n_errors: int
 
 
-class BenchRecord(TypedDict):
-    type: str
-    schema_version: int
-    run_id: str
+class BenchRecord(RecordHead):
     role: str
     model: str
     model_info: dict[str, Any]
