@@ -1,7 +1,7 @@
 """tasks.yaml: the declarative task registry and presets, validated on load.
 
 Every problem is a :class:`ConfigError` naming the file, the key path and what was expected:
-``tasks.yaml: tasks.xnli.kind: expected one of intermediate, target; got 'tgt'``.
+``tasks.yaml: tasks.mytask.kind: expected one of intermediate, target; got 'tgt'``.
 """
 from __future__ import annotations
 

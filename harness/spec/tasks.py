@@ -119,7 +119,7 @@ class Task:
     @classmethod
     def variant(cls, name: str, **attributes: Any) -> "Task":
         """An instance of a subclass named ``name`` with the given class attributes, so that one class
-        serves a family of tasks: ``register(SquadTask.variant("xquad"))``. The subclass belongs to
+        serves a family of tasks: ``register(SquadTask.variant("my-qa-task"))``. The subclass belongs to
         the calling module (a ``default_spec``'s ``local`` directory is relative to it)."""
         module = sys._getframe(1).f_globals.get("__name__", cls.__module__)
         return type(cls.__name__, (cls,), {"name": name, "__module__": module, **attributes})()
