@@ -95,7 +95,7 @@ def run_bench(registry: Any, plan: BenchPlan, log: Callable[[str], None] = lambd
         for number, cell in enumerate(plan.cells(), 1):
             log(f"cell {number}/{len(plan.cells())}: {cell[0]} {cell[2]}, batch {cell[1]}")
             per_model = {role: _workload(plan, model, cell) for role, model in models.items()}
-            works = [per_model[arm.role].to(arm.runner.device) for arm in arms]
+            works = [per_model[arm.role] for arm in arms]  # host batches: the engine moves them, timed
             timings = time_cell(arms, works, plan.iterations, plan.warmup, plan.chunk, plan.device)
             for arm, work, timed, compared in zip(arms, works, timings, comparisons(arms, timings, plan.margin)):
                 record = _record(plan, run_id, cell, arm, work, figures(timed, work, rss_baseline), compared,
