@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class BenchPlan:
     task: Any
     fmt: Any
     split: str
-    examples: dict[str, list[dict[str, Any]]]  # language -> inputs
+    examples: Mapping[str, list[dict[str, Any]]]  # language -> inputs
     batch_sizes: list[int]
     lengths: list[int] = field(default_factory=list)          # synthetic cells
     languages: list[str] = field(default_factory=list)        # real-input cells
@@ -110,11 +110,13 @@ def run_bench(registry: Any, plan: BenchPlan, log: Callable[[str], None] = lambd
 def _accuracy(plan: BenchPlan, arms: list[Arm], models: dict[str, Any], log: Callable[[str], None]
               ) -> dict[tuple[str, str], dict[str, Any]]:
     """Metrics of every arm on the accuracy examples, with the share of predictions equal to fp32's."""
-    where, scores, fp32_predictions = plan.accuracy_where, {}, {}
+    where, examples = plan.accuracy_where, plan.accuracy_examples or []
+    scores: dict[tuple[str, str], dict[str, Any]] = {}
+    fp32_predictions: dict[str, list[Any]] = {}
     for arm in arms:  # fp32 comes first for each model
         log(f"accuracy of {arm.role} {arm.variant} on {where['task']}:{where['language']}")
         metrics, predictions = accuracy(arm.runner, models[arm.role].tokenizer, plan.task, plan.fmt,
-                                        plan.accuracy_examples, where["language"], plan.max_length)
+                                        examples, where["language"], plan.max_length)
         reference = fp32_predictions.setdefault(arm.role, predictions)
         agreement = float(np.mean([a == b for a, b in zip(predictions, reference)]))
         scores[(arm.role, arm.variant)] = {**where, "n_examples": len(predictions), "metrics": metrics,

@@ -152,7 +152,7 @@ def export_onnx(task_model: nn.Module, task: str, example: dict[str, torch.Tenso
     _require_onnx()
     wrapper = NamedInputs(copy.deepcopy(task_model).cpu().float().eval(), task)
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
-    inputs = {n: example[n].cpu() for n in names}
+    inputs: dict[str, Any] = {n: example[n].cpu() for n in names}
     try:
         import onnxscript  # noqa: F401 - required by the current exporter
         dynamo = True

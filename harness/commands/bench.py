@@ -141,7 +141,7 @@ def bench_command(env: Any, model: str, compare: str | None, batch_sizes: str, l
                      languages=list(examples) if (langs or not cut) else [], text_language=next(iter(examples)),
                      variants=chosen, iterations=iterations, warmup=warmup, chunk=chunk, margin=margin,
                      max_length=max_length or settings.max_length, device=target, revision=revision)
-    if accuracy_task:
+    if accuracy_task and accuracy_language:
         registry.check_languages(task, [accuracy_language])
         where = {"task": task.name, "language": accuracy_language, "split": _split(task, None, "dev")}
         plan.accuracy_examples = load_examples(registry.plugins, task, where["split"], accuracy_language, source=data)
