@@ -13,7 +13,8 @@
 Both pairs run the same model on the same inputs in the same process, taking turns chunk by chunk
 (``_common.interleave``), so load changes hit both alike. The outputs must be equal bit for bit
 (exit 1 otherwise). Reported: sentences (features) per second of the best repeat, and the ratio
-engine / before by best wall time and as the median of per-chunk ratios (goal: >= 1.0, not slower).
+engine / before by best wall time, as the median of per-chunk ratios (robust to load bursts on a
+shared machine) and by process CPU time (goal: >= 1.0, not slower).
 """
 from __future__ import annotations
 
@@ -62,27 +63,43 @@ def encode_before(model, sentences, *, layer, batch_size, max_length, token_budg
 
 
 def predict_before(model, task_name, fmt, features, settings):
-    """``predict``'s loop before the engine: per-batch numpy outputs, rows picked out one by one."""
+    """``predict`` before the engine, verbatim: per-batch numpy outputs (CPU), rows picked out one
+    by one, the same timer and memory tracking."""
+    import time
+
     import torch
 
-    from harness.engine.batches import autocast_context, length_sorted_batches, to_device
+    from harness.engine.batches import BatchTimer, autocast_context, latency_stats, length_sorted_batches, to_device
+    from harness.engine.memory import peak_memory
 
-    task_model = model.task_model(task_name).eval()
+    task_model = model.task_model(task_name)
+    task_model.eval()
+    device = model.device
     lengths = [fmt.length(f) for f in features]
+    batches = length_sorted_batches(lengths, settings.eval_batch_size, settings.eval_token_budget)
     outputs: list = [None] * len(features)
     pending = []
-    with torch.inference_mode():
-        for indices in length_sorted_batches(lengths, settings.eval_batch_size, settings.eval_token_budget):
-            batch = fmt.collate([features[i] for i in indices], model.tokenizer.pad_token_id or 0)
-            batch = to_device({k: v for k, v in batch.items() if k != "labels"}, model.device)
-            with autocast_context(model.device, settings.mixed_precision):
+    timer = BatchTimer(device)
+    pad_id = model.tokenizer.pad_token_id or 0
+    start = time.perf_counter()
+    with torch.inference_mode(), peak_memory(device) as memory:
+        for indices in batches:
+            started = timer.start()
+            batch = fmt.collate([features[i] for i in indices], pad_id)
+            batch = to_device({k: v for k, v in batch.items() if k != "labels"}, device)
+            with autocast_context(device, settings.mixed_precision):
                 logits = task_model(batch, task_name)["logits"].float()
-            pending.append((indices, logits if model.device.type == "cuda" else logits.numpy()))
+            pending.append((indices, logits if timer.events else logits.numpy()))
+            timer.stop(started)
+        latencies = timer.latencies()
         for indices, logits in pending:
             logits = logits.cpu().numpy() if isinstance(logits, torch.Tensor) else logits
             for row, index in enumerate(indices):
-                outputs[index] = logits[row][: lengths[index]] if fmt.per_token else logits[row]
-    return outputs
+                value = logits[row]
+                outputs[index] = value[: lengths[index]] if fmt.per_token else value
+    seconds = time.perf_counter() - start
+    stats = {"seconds": seconds, "batches": len(batches), **memory.stats(), **latency_stats(latencies)}
+    return outputs, stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = split(features, args.chunks)
         predict(model, task.name, fmt, features[:32], settings)   # warm-up
         runs = {"engine": lambda c: predict(model, task.name, fmt, parts[c], settings)[0],
-                "before": lambda c: predict_before(model, task.name, fmt, parts[c], settings)}
+                "before": lambda c: predict_before(model, task.name, fmt, parts[c], settings)[0]}
         measured["predict"] = (interleave(runs, len(parts), args.repeats), len(features))
 
     rows, figures, identical = [], {}, True
@@ -148,15 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         identical &= same
         rate = {k: count / results[k]["best"] for k in ("engine", "before")}
         ratio, per_chunk = rate["engine"] / rate["before"], chunk_ratio(results, "before", "engine")
+        cpu_ratio = results["before"]["best_cpu"] / results["engine"]["best_cpu"]
         figures[path] = {"items": count, "items_per_s": rate, "best_s": {k: results[k]["best"] for k in rate},
                          "wall_s": {k: results[k]["wall"] for k in rate}, "ratio_best": ratio,
-                         "ratio_chunk_median": per_chunk, "identical": same}
+                         "ratio_chunk_median": per_chunk, "ratio_cpu": cpu_ratio,
+                         "cpu_s": {k: results[k]["cpu"] for k in rate}, "identical": same}
         rows.append([path, count, rate["before"], rate["engine"], f"{ratio:.3f}x", f"{per_chunk:.3f}x",
+                     f"{cpu_ratio:.3f}x",
                      "yes" if same else "NO"])
     print(f"machine: {machine()}; model {args.model or 'MiniLM-L6'} on {args.device}, batch {args.batch_size}, "
           f"max length {args.max_length}, {args.chunks} chunks, best of {args.repeats}")
     print(table(["path", "items", "before items/s", "engine items/s", "engine/before (best)",
-                 "(median per chunk)", "bit-identical"], rows))
+                 "(median per chunk)", "(process CPU)", "bit-identical"], rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "device": args.device, "paths": figures},
                                               indent=1))
