@@ -242,6 +242,16 @@ def test_grid_axis_errors(tmp_path):
             plan(tmp_path, preset="demo", **options)
 
 
+def test_report_rows_tell_the_sizes_apart():
+    from harness.results.report import config_label
+
+    record = {"intermediate": ["mnli"], "data": {"size": {"mnli": 16}, "data_seed": 0, "budget": {"mode": "epochs"}}}
+    assert config_label(record) == "mnli (N=16)"
+    record["data"].update(data_seed=2, budget={"mode": "steps", "steps": 30})
+    assert config_label(record) == "mnli (N=16, data seed 2, equal steps)"
+    assert config_label({"intermediate": ["mnli"], "data": {"size": {"mnli": None}, "data_seed": 2}}) == "mnli"
+
+
 # ------------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_grid_sizes_end_to_end_records_the_examples_used(tmp_path):
@@ -251,6 +261,7 @@ def test_grid_sizes_end_to_end_records_the_examples_used(tmp_path):
                                       "--hparam", "epochs=1", "--device", "cpu", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "[2/3] seed 1 · mnli N=16" in result.stderr
+    assert "mnli (N=16)" in result.stdout and "mnli (N=32)" in result.stdout   # two rows, not one
     records = [r for r in read_records(out / "results.jsonl") if r.get("type") == "result"]
     assert len(records) == 3 * 2
     by_size = {json.dumps(r["data"]["size"]): r["data"] for r in records}
