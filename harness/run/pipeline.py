@@ -39,7 +39,7 @@ from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_s
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
 from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
-from harness.engine.training import Reporter, Stop, stop_on_signals
+from harness.engine.training import Reporter, Stop, budget_steps, stop_on_signals
 from harness.run.leftovers import DAMAGED, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
@@ -365,7 +365,6 @@ class Pipeline:
             return None   # the full data: the same steps as the epoch budget (and the same checkpoint)
         full = {t.name: min(examples[t.name].available, r.limit) if r.limit and t.limit_rows
                 else examples[t.name].available for t in self.intermediate}
-        from harness.engine.training import budget_steps
         hparams = self.intermediate_hparams
         return budget_steps(full, hparams.batch_size, hparams.epochs, r.sampling.get("cap"))
 
