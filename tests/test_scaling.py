@@ -252,6 +252,15 @@ def test_report_rows_tell_the_sizes_apart():
     assert config_label({"intermediate": ["mnli"], "data": {"size": {"mnli": None}, "data_seed": 2}}) == "mnli"
 
 
+def test_a_size_above_the_data_is_a_one_line_error_before_any_training(tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--preset", "demo", "--intermediate-size", "500", "--device", "cpu",
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == ["error: --intermediate-size 500 for task 'mnli': its train-en data holds only 120 examples; "
+                     "pass at most 120 (or 'full')"]
+
+
 # ------------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_grid_sizes_end_to_end_records_the_examples_used(tmp_path):
