@@ -40,7 +40,7 @@ from harness.engine.encoding import default_layer, encode
 from harness.errors import DataError
 from harness.engine.inference import latency_stats
 from harness.engine.memory import peak_memory
-from harness.engine.retrieval import bucc_f1, knn, mine, optimize_threshold, tatoeba_accuracy
+from harness.engine.retrieval import knn, mine, optimize_threshold, pair_f1, top1_accuracy
 from harness.formats.base import EvalOutput, Format
 
 SIDES = ("source", "target", "gold")
@@ -127,8 +127,8 @@ class Retrieval(Format):
         gold = list(range(len(examples)))
         predicted = knn(target, source, 1)[1][:, 0].tolist()   # English queries the other language
         reverse = knn(source, target, 1)[1][:, 0].tolist()
-        metrics = {"accuracy": tatoeba_accuracy(predicted, gold),
-                   "accuracy_reverse": tatoeba_accuracy(reverse, gold)}
+        metrics = {"accuracy": top1_accuracy(predicted, gold),
+                   "accuracy_reverse": top1_accuracy(reverse, gold)}
         rows = sorted(gold, key=lambda i: examples[i]["target"]) if query_order == "sorted" else gold
         return EvalOutput(metrics=metrics, ids=[examples[i]["id"] for i in rows],
                           predictions=[predicted[i] for i in rows], golds=rows)
@@ -146,7 +146,7 @@ class Retrieval(Format):
         else:
             threshold, *_ = optimize_threshold(candidates, gold)
         predicted = sorted({(s, t) for s, t, score in candidates if score >= threshold})
-        metrics = {**bucc_f1(predicted, gold), "threshold": float(threshold)}
+        metrics = {**pair_f1(predicted, gold), "threshold": float(threshold)}
         strings = [f"{s}\t{t}" for s, t in predicted]
         return EvalOutput(metrics=metrics, ids=strings, predictions=strings,
                           golds=[f"{s}\t{t}" for s, t in sorted(gold)],
@@ -157,7 +157,7 @@ def _candidates(embed, examples, settings, protocol: str = "xtreme"
                 ) -> tuple[list[tuple[str, str, float]], set[tuple[str, str]]]:
     """Mined (source id, target id, margin score) candidates, in mining order, and the gold pairs.
 
-    ``xtreme`` (run_bucc2018.sh, LASER's ``text_load_unify``, ``read_sent2id``): every line is a
+    ``xtreme`` (XTREME's mining script, LASER's ``text_load_unify``, ``read_sent2id``): every line is a
     point of the k-NN, except that an exact repeat of a line is the same point; lines that differ
     only in surrounding whitespace are two points (embedded from the same stripped text). A mined
     pair maps back to ids through the stripped texts, and a stripped text found on more than one

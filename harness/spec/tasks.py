@@ -183,6 +183,13 @@ class Task:
         name = hub.name.format(lang=language) if hub.name else None
         yield from read_hub(hub, name, self.spec.splits.get(split, split))
 
+    def export_golds(self, split: str, language: str) -> list[Any] | None:
+        """The golds of one (split, language) for an exported labels folder, when the per-example
+        logs cannot carry them (a bitext-mining log holds the predicted pairs, not the gold ones);
+        None (the default): the logs' ``gold`` fields are the golds. Read from the local directory,
+        which the exporter sets to the one the run read."""
+        return None
+
     # -- helpers for plugins ------------------------------------------------------------------
     def languages(self) -> list[str]:
         return list(self.spec.languages)
