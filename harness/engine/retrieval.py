@@ -234,7 +234,8 @@ Pair = tuple[Hashable, Hashable]
 def pair_f1(predicted_pairs: Iterable[Pair], gold_pairs: Iterable[Pair]) -> dict[str, float]:
     """Precision, recall and F1 of the predicted pairs against the gold pairs, both taken as sets
     (:func:`harness.metrics.scorers.pair_scores`; all three are 0 when nothing is correct)."""
-    return pair_scores(list(gold_pairs), list(predicted_pairs))  # type: ignore[arg-type]
+    scores = pair_scores(list(gold_pairs), list(predicted_pairs))  # type: ignore[arg-type]
+    return {name: float(scores[name]) for name in ("precision", "recall", "f1")}
 
 
 def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
