@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.engine.modeling import LoadedModel
     from harness.engine.training import Reporter
     from harness.formats.base import EvalOutput
-    from harness.metrics.registry import Metric
+    from harness.metrics.metric import Metric
     from harness.spec.hparams import Hyperparams
     from harness.spec.suites import Suite
     from harness.spec.tasks import Task

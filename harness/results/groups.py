@@ -54,10 +54,13 @@ def suite_table(model: ModelReport, suite: Suite) -> SuiteTable:
                 continue
             values = {**row.groups, suite.overall: row.overall}
             reference = {**base.groups, suite.overall: base.overall}
-            deltas[row.config] = {k: (v - reference[k]) if v is not None and reference[k] is not None else None
-                                  for k, v in values.items()}
+            deltas[row.config] = {k: _difference(v, reference[k]) for k, v in values.items()}
     notes = [note for row in rows if (note := partial_note(suite, row))]
     return SuiteTable(model=model.model, suite=suite, rows=rows, deltas=deltas, notes=notes)
+
+
+def _difference(value: float | None, reference: float | None) -> float | None:
+    return value - reference if value is not None and reference is not None else None
 
 
 def suite_tables(report: Report, suite: Suite) -> list[SuiteTable]:
