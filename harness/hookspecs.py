@@ -210,8 +210,8 @@ def harness_evaluate(model: "LoadedModel", task: "Task", language: str, split: s
     Called once per language and split of every target, after target training. ``examples`` are
     the validated examples of that split, ``hparams`` the target's Hyperparams (``max_length``,
     ``eval_batch_size``, ``eval_token_budget``), ``context`` a dict of extra inputs some formats
-    need: ``split``; ``load(split)`` returns another split's examples (BUCC tunes its threshold on
-    dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
+    need: ``split``; ``load(split)`` returns another split's examples (bitext mining tunes its threshold
+    on dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
     ``cache_dir`` (where work shared by the languages of that model may be kept: the dual-encoder
     candidate shards) and ``log``.
     First non-None result wins; the built-in delegates to the task's format.

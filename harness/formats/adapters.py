@@ -66,7 +66,7 @@ def _with_id(example: dict[str, Any], row: dict[str, Any], id_column: str | None
 
 # --------------------------------------------------------------------------------- adapters
 class SquadTask(Task):
-    """Extractive QA on rows in the SQuAD schema (SQuAD, XQuAD, MLQA, TyDiQA-GoldP)."""
+    """Extractive QA on rows in the SQuAD schema."""
 
     format = "qa"
 

@@ -1,4 +1,4 @@
-"""Extractive question answering (SQuAD, XQuAD, MLQA, TyDiQA-GoldP).
+"""Extractive question answering (SQuAD and every dataset in its schema).
 
 Examples follow the SQuAD schema: ``id``, ``question``, ``context`` and
 ``answers = {"text": [str, ...], "answer_start": [int, ...]}`` (character offsets into ``context``).

@@ -1,24 +1,24 @@
-"""Sentence retrieval without training (Tatoeba, BUCC): pooled hidden states + nearest neighbours.
+"""Sentence retrieval without training: pooled hidden states + nearest neighbours.
 
 Two protocols; a task picks one with its ``retrieval`` class attribute (or ``options.mode``):
 
-* ``search`` (Tatoeba): examples are aligned pairs ``{id, source, target}`` (source = the
+* ``search`` (parallel-sentence search): examples are aligned pairs ``{id, source, target}`` (source = the
   non-English side). As XTREME's ``similarity_search``, every English sentence queries the
   non-English sentences; ``accuracy`` = top-1 accuracy, ``accuracy_reverse`` the other direction.
   A prediction is the index of the retrieved sentence among the sources in their given order; the
   gold is the query's own index. Rows come out in the order of the query file, ``query_order``
   (task attribute or option): ``given``, or ``sorted`` by query text (code points, stable), the
-  order of XTREME's Tatoeba test files, whose hidden labels follow it.
-* ``mine`` (BUCC): examples are sentences ``{id, side: "source"|"target", text}`` (``text`` as the
+  order of XTREME's test files for sentence search, whose hidden labels follow it.
+* ``mine`` (bitext mining): examples are sentences ``{id, side: "source"|"target", text}`` (``text`` as the
   line holds it) and gold links ``{id, side: "gold", source_id, target_id}``. Bitexts are mined
   with the margin criterion (options ``k``, ``margin``, ``mining``; see ``_candidates`` for which
   lines are points and how mined sentences map back to ids), the pairs scoring at least a threshold
   are predicted. ``options.protocol`` picks where the threshold comes from:
 
-  - ``xtreme`` (default, XTREME): tuned on the dev split (BUCC's ``sample``, loaded through the
+  - ``xtreme`` (default, XTREME): tuned on the dev split (loaded through the
     ``load`` callable the pipeline passes) and applied to the evaluated split (``training`` for test).
-  - ``jiant`` (jiant, the X-STILTs paper's code): tuned on the evaluated split's own gold; the BUCC
-    plugin then reads ``sample`` for both splits, as jiant reports BUCC on it.
+  - ``jiant`` (jiant, the X-STILTs paper's code): tuned on the evaluated split's own gold (a task
+    plugin may then read its dev data for both splits, as jiant does).
 
   Ties are broken the same way every time: k-NN neighbours of equal similarity by index, mined
   pairs of equal score in the order forward (by source line) then backward (by target line), the
@@ -71,7 +71,7 @@ class Retrieval(Format):
 
     @staticmethod
     def protocol(task) -> str:
-        """BUCC protocol: ``xtreme`` (default) or ``jiant``; see the module docstring."""
+        """Mining protocol: ``xtreme`` (default) or ``jiant``; see the module docstring."""
         return _choice(task, "protocol", PROTOCOLS, "xtreme")
 
     def check(self, example, task):
@@ -161,7 +161,7 @@ def _candidates(embed, examples, settings, protocol: str = "xtreme"
     point of the k-NN, except that an exact repeat of a line is the same point; lines that differ
     only in surrounding whitespace are two points (embedded from the same stripped text). A mined
     pair maps back to ids through the stripped texts, and a stripped text found on more than one
-    line of its side gives no candidate. ``jiant`` (its Bucc2018 task): one point per distinct
+    line of its side gives no candidate. ``jiant`` (its bitext-mining task): one point per distinct
     stripped text, and a mined pair gives every (source id, target id) pair of its two texts.
     A pair reached twice keeps its best score.
     """

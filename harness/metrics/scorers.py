@@ -49,11 +49,11 @@ def seqeval_chunks(sentences: Sequence[Sequence[str]]) -> list[tuple[str, int, i
 
     The sentences are concatenated with an ``O`` after each one, so offsets count over the whole
     corpus and no chunk crosses a sentence end. A tag's first character is its chunk tag and the text
-    after its last ``-`` its type; nothing checks for a real ``B-``/``I-`` prefix. For IOB2 (PAN-X)
-    this is ordinary entity chunking; for UD-POS tags it means: a run of one tag is one chunk
+    after its last ``-`` its type; nothing checks for a real ``B-``/``I-`` prefix. For IOB2 entity
+    tags this is ordinary entity chunking; for part-of-speech tags it means: a run of one tag is one chunk
     (``NOUN NOUN`` -> one), tags starting with ``S`` (SCONJ, SYM) are one-token chunks, and the whole
     tag is the type (CCONJ and SCONJ differ, X is a chunk). seqeval >= 1.0 takes ``tag[1:]`` as the
-    type instead and gives other UD-POS numbers; XTREME's and jiant's numbers are 0.0.12's.
+    type instead and gives other part-of-speech numbers; XTREME's and jiant's numbers are 0.0.12's.
     """
     flat = [tag for sentence in sentences for tag in (*sentence, "O")]
     chunks = []
@@ -83,7 +83,7 @@ def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
 def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
     """Micro F1/precision/recall over the chunks of :func:`seqeval_chunks`, as seqeval 0.0.12's
     ``f1_score``/``precision_score``/``recall_score`` (what XTREME's evaluate.py and jiant call for
-    PAN-X and UD-POS). Returns fractions (0-1) with seqeval's types: a score with nothing to divide
+    its tagging tasks). Returns fractions (0-1) with seqeval's types: a score with nothing to divide
     by is the int 0, and F1 is the int 0 when precision + recall is 0 (so reports print ``0``, not
     ``0.0``, where the official ones do). Sentence counts and each sentence's length must agree (the
     official scorer does not check lengths; a shorter sentence would shift every later chunk).
@@ -183,7 +183,7 @@ def qa_scores(golds: Any, predictions: Mapping[str, str],
 
 def squad_em_f1(golds: QAGolds, predictions: Mapping[str, str]) -> dict[str, float]:
     """SQuAD v1.1 official EM/F1 (0-100): ``golds`` maps question id -> gold answer texts,
-    ``predictions`` maps question id -> predicted text. Used by XTREME for XQuAD and TyDiQA-GoldP."""
+    ``predictions`` maps question id -> predicted text. XTREME uses it for two of its three QA tasks."""
     return qa_scores(golds, predictions, squad_exact_match, squad_f1)
 
 

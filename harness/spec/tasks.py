@@ -107,7 +107,7 @@ class Task:
     format: ClassVar[str]
     #: Optional default spec (tasks.yaml schema, as a dict) for third-party tasks that ship no YAML.
     default_spec: ClassVar[dict[str, Any] | None] = None
-    #: False when rows are not independent examples (BUCC: sentences then gold pairs), so that
+    #: False when rows are not independent examples (bitext mining: sentences then gold pairs), so that
     #: ``--limit`` must not cut them
     limit_rows: ClassVar[bool] = True
     #: options the task itself reads from tasks.yaml ``options`` (besides its format's): name ->
