@@ -140,7 +140,7 @@ def bench_command(env: Any, model: str, compare: str | None, batch_sizes: str, l
     default_language = "en" if "en" in task.spec.languages else task.spec.languages[0]
     registry.check_languages(task, langs or [default_language])
     split = _split(task, split, "test")
-    examples = {lang: load_examples(registry.plugins, task, split, lang, source=data, limit=limit)
+    examples: dict[str, list[dict[str, Any]]] = {lang: load_examples(registry.plugins, task, split, lang, source=data, limit=limit)
                 for lang in dict.fromkeys(langs or [default_language])}
     if any(not rows for rows in examples.values()):
         raise HarnessError(f"task '{task.name}': no examples in split '{split}' for "
@@ -156,7 +156,7 @@ def bench_command(env: Any, model: str, compare: str | None, batch_sizes: str, l
                      languages=list(examples) if (langs or not cut) else [], text_language=next(iter(examples)),
                      variants=chosen, iterations=iterations, warmup=warmup, chunk=chunk, margin=margin,
                      max_length=max_length or settings.max_length, device=target, revision=revision)
-    if accuracy_task:
+    if accuracy_task and accuracy_language:
         registry.check_languages(task, [accuracy_language])
         where = {"task": task.name, "language": accuracy_language, "split": _split(task, None, "dev")}
         plan.accuracy_examples = load_examples(registry.plugins, task, where["split"], accuracy_language, source=data)

@@ -268,6 +268,8 @@ def score_submission(predictions_dir: str | os.PathLike, labels_dir: str | os.Pa
     details: dict[str, dict[str, Any]] = {}
     for task, langs in task2langs.items():
         if task not in prediction_tasks or task not in label_tasks:
+            if task in UNSCORED_TASKS:
+                continue
             (coverage.no_predictions if task not in prediction_tasks else coverage.no_labels).append(task)
             continue
         if task in UNSCORED_TASKS:
