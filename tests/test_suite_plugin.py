@@ -205,3 +205,16 @@ def test_bench_default_task_comes_from_the_demo_preset():
 
     registry = build_registry()
     assert default_task(registry).name == registry.preset(DEFAULT_PRESET).targets[0]
+
+
+def test_disabling_the_suite_plugin_leaves_its_tasks_unavailable_not_the_registry_broken():
+    from harness.errors import HarnessError
+    from harness.spec.registry import build_registry
+
+    registry = build_registry(disabled=["xtreme"])
+    assert "xnli" in registry.tasks and "mlqa" not in registry.tasks
+    with pytest.raises(HarnessError, match=r"task 'mlqa' is unavailable: its metric 'mlqa_em_f1' is not registered "
+                                           r"\(disabled or failed plugins: xtreme\)"):
+        registry.task("mlqa")
+    import importlib.util
+    assert importlib.util.find_spec("harness.commands.score") is None    # the suite plugin adds `score`
