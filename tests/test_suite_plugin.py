@@ -218,3 +218,14 @@ def test_disabling_the_suite_plugin_leaves_its_tasks_unavailable_not_the_registr
         registry.task("mlqa")
     import importlib.util
     assert importlib.util.find_spec("harness.commands.score") is None    # the suite plugin adds `score`
+
+
+def test_export_predictions_old_bucc_gold_argument_still_works_with_a_warning(tmp_path):
+    from harness_plugins.xtreme.api import export_predictions
+
+    _log(tmp_path / "samples" / "bucc" / "test-de.jsonl",
+         [{"id": "de-1\ten-1", "prediction": "de-1\ten-1", "gold": 1}])
+    with pytest.warns(DeprecationWarning, match="gold_source"):
+        export_predictions(tmp_path / "samples", tmp_path / "sub", with_labels_dir=tmp_path / "gold",
+                           bucc_gold=lambda lang: [("de-1", "en-1"), ("de-2", "en-2")])
+    assert (tmp_path / "gold" / "bucc2018" / "test-de.tsv").read_text() == "de-1\ten-1\nde-2\ten-2\n"
