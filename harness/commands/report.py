@@ -24,7 +24,7 @@ from harness.results.report import (TaskMetrics, build_report, error_lines, load
                                              "per-language cost, variants (--plot: latency vs length and more).")
 @click.option("--suite", default="auto", show_default=True, metavar="NAME|auto|none",
               help="Add a benchmark's column groups (a plugin's suite, e.g. xtreme-r); auto: the registered "
-                   "suite covering most of the targets.")
+                   "suite covering most of the targets (table, md and json formats).")
 @click.option("--gap", is_flag=True, help="English/non-English transfer gap, paired weakness rate (needs "
               "--log-samples) and modality reliance; --plot draws the gap against the image dropout rate.")
 @common_options
@@ -49,7 +49,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
             console.print(f"plot: {plot_gap(rows, plot)}", highlight=False)
         return
     report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
-    groups = _suite_tables(env, report, suite)
+    groups = _suite_tables(env, report, suite) if fmt != "csv" else []
     if fmt == "table":
         render_table(report, out, by_language=by_language)
         if groups:
