@@ -11,6 +11,7 @@ import click
 from harness.commands.options import Env, common_options, console, out
 from harness.errors import HarnessError
 from harness.results.records import read_records
+from harness.spec.tasks import Task
 
 VERSION_CHOICE = click.Choice(["xtreme", "xtreme-r"])
 
@@ -67,15 +68,18 @@ def export_command(env: Env, run_dir: str, out_dir: str, labels_dir: str | None,
 
     registry = env.registry(data_dir) if labels_dir else None
     problems: list[str] = []
+    directories: dict[str, Path | None] = {}
 
     def gold_source(task_name: str, language: str) -> Any:
         """The task's own golds for the split the predictions came from (``Task.export_golds``), read
         from --data-dir or else the directory the run read."""
         task = registry.tasks.get(task_name) if registry is not None else None
-        if task is None:
+        if task is None or type(task).export_golds is Task.export_golds:   # the logs' golds will do
             return None
         if task.spec.local is None:
-            directory = _read_directory(run_dir, task_name)
+            if task_name not in directories:
+                directories[task_name] = _read_directory(run_dir, task_name)
+            directory = directories[task_name]
             if directory is None:
                 return None
             task = task.with_local(directory)
