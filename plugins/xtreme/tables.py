@@ -3,9 +3,10 @@ languages per task), the harness task behind each XTREME task, and the leaderboa
 
 Two kinds of groups: ``*_GROUP2TASK`` are the official script's (its report keys, kept digit for
 digit: XTREME-R's script still calls structured prediction ``tagging`` and adds a ``multi_choice``
-group); ``LEADERBOARD_GROUPS`` are the column groups of the leaderboards (XTREME-R paper, Table 1 and
-the leaderboard: classification, structured prediction, question answering, retrieval), in harness
-task names, which ``harness report --suite`` averages.
+group); ``LEADERBOARD_GROUPS`` are the leaderboards' task categories (XTREME's README: sentence
+classification, structured prediction, question answering, sentence retrieval; XTREME-R keeps the
+four, with XCOPA under classification and Mewsli-X and LAReQA under retrieval), in harness task
+names, which ``harness report --suite`` averages.
 """
 from __future__ import annotations
 
