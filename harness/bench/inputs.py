@@ -34,7 +34,6 @@ class Workload:
     describe: dict[str, Any] = field(default_factory=dict)  # length / language, split, fertility
 
 
-
 def texts(example: dict[str, Any]) -> list[str]:
     """The input texts of an example (a list field, e.g. tagging tokens, gives one text per item)."""
     found: list[str] = []

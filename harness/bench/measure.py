@@ -2,8 +2,9 @@
 iterations (:func:`harness.bench.stats.turn_order`), each iteration one batch of the cell's
 workload through the batched engine evaluation uses (host batch -> device -> forward -> host copy;
 collation happens before the clock starts), timed alone by the engine's timer in ``sync`` mode (on
-a GPU the device is synchronised at the end of each iteration: the latency is a user's). Memory is sampled during each turn: process RSS (a background sampler), and
-on a GPU ``max_memory_allocated`` / ``max_memory_reserved`` since the start of the turn.
+a GPU the device is synchronised at the end of each iteration: the latency is a user's). Memory is
+sampled during each turn: process RSS (a background sampler), and on a GPU
+``max_memory_allocated`` / ``max_memory_reserved`` since the start of the turn.
 """
 from __future__ import annotations
 
