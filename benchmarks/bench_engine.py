@@ -7,6 +7,8 @@
            copy) vs the loop ``encode`` ran before the engine (kept below as ``encode_before``:
            the same tokenization, batches, autocast and pooling, outputs kept per batch and written
            into a host array one batch at a time);
+* loop     the engine's loop alone vs the old loop alone, around a step that costs next to nothing
+           (``--overhead-n`` items in many small batches): the per-batch overhead in microseconds;
 * predict  ``harness.engine.inference.predict`` (an XNLI-style classification head on the same
            encoder, fresh seeded head) vs the loop ``predict`` ran before (``predict_before``).
 
@@ -102,10 +104,34 @@ def predict_before(model, task_name, fmt, features, settings):
     return outputs, stats
 
 
+def loop_before(step, batches, collate, n, width, device):
+    """The bare loop of the old ``encode`` (timer, transfer, autocast, outputs kept per batch and
+    written into a host array at the end) around any step: the engine's per-batch overhead."""
+    import torch
+
+    from harness.engine.batches import BatchTimer, autocast_context, to_device
+
+    out = np.zeros((n, width), dtype=np.float32)
+    timer, pending = BatchTimer(device), []
+    with torch.inference_mode():
+        for indices in batches:
+            started = timer.start()
+            batch = to_device(collate(indices), device)
+            with autocast_context(device, "auto"):
+                pending.append((indices, step(batch)))
+            timer.stop(started)
+        timer.latencies()
+        for indices, rows in pending:
+            out[indices] = rows.cpu().numpy()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="sentences to encode")
     parser.add_argument("--predict-n", type=int, default=300, help="sentence pairs to predict (0: skip)")
+    parser.add_argument("--overhead-n", type=int, default=20000,
+                        help="items for the loop-overhead measurement (a trivial step; 0: skip)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="passes over all chunks; the best counts")
@@ -156,6 +182,27 @@ def main(argv: list[str] | None = None) -> int:
                 "before": lambda c: predict_before(model, task.name, fmt, parts[c], settings)[0]}
         measured["predict"] = (interleave(runs, len(parts), args.repeats), len(features))
 
+    if args.overhead_n:   # the loops alone: a step that costs next to nothing, many small batches
+        from harness.engine.batches import Engine, length_sorted_batches
+
+        rng = np.random.default_rng(0)
+        lengths = rng.integers(8, 64, size=args.overhead_n).tolist()
+        batches = length_sorted_batches(lengths, args.batch_size)
+        parts = split(batches, args.chunks)
+        width = 8
+
+        def collate(indices):
+            return {"input_ids": torch.ones((len(indices), lengths[indices[0]]), dtype=torch.long)}
+
+        def step(batch):
+            return batch["input_ids"][:, :width].float()
+
+        engine = Engine(model.device)
+        runs = {"engine": lambda c: engine.run(step, parts[c], collate, args.overhead_n, timing="stream").rows,
+                "before": lambda c: loop_before(step, parts[c], collate, args.overhead_n, width, model.device)}
+        results = interleave(runs, len(parts), args.repeats)
+        measured["loop overhead"] = (results, len(batches))
+
     rows, figures, identical = [], {}, True
     for path, (results, count) in measured.items():
         ours = [np.asarray(x) for chunk in results["engine"]["results"] for x in chunk]
@@ -177,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
           f"max length {args.max_length}, {args.chunks} chunks, best of {args.repeats}")
     print(table(["path", "items", "before items/s", "engine items/s", "engine/before (best)",
                  "(median per chunk)", "(process CPU)", "bit-identical"], rows))
+    if "loop overhead" in figures:
+        us = {k: 1e6 / v for k, v in figures["loop overhead"]["items_per_s"].items()}
+        figures["loop overhead"]["us_per_batch"] = us
+        print(f"loop overhead per batch (trivial step, {figures['loop overhead']['items']} batches): "
+              f"engine {us['engine']:.1f} us, before {us['before']:.1f} us")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "device": args.device, "paths": figures},
                                               indent=1))

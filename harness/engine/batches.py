@@ -11,9 +11,10 @@ One run, batch by batch:
   device and values that are not tensors pass unchanged).
 - **precision**: :func:`precision_policy` is the policy training uses too (``auto``: bf16 on a GPU
   that supports it, fp32 elsewhere); :func:`autocast_context` applies it around the step.
-- **outputs**: each batch's output is written, on the device, at its items' rows of one buffer;
-  the buffer is copied to the host once, after the loop (no host sync inside the loop). Outputs
-  whose trailing sizes differ between batches (per-token logits) are zero-padded to the widest.
+- **outputs**: each batch's output stays on the device; after the loop they are concatenated and
+  put in item order there (one scatter), then copied to the host once (no host sync inside the
+  loop). Outputs whose trailing sizes differ between batches (per-token logits) are zero-padded
+  to the widest.
 - **timing**: only when asked. ``"stream"``: per-batch latency without a host sync per batch (CUDA
   events read once at the end; wall clock on CPU), what evaluation records. ``"sync"``: per-batch
   wall time with the device synchronised after each batch (a user's latency), what ``harness
@@ -151,23 +152,29 @@ def _fit(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return nn.functional.pad(tensor, pad) if any(pad) else tensor
 
 
-def _place(buffer: torch.Tensor | None, output: torch.Tensor, indices: list[int], n: int) -> torch.Tensor:
-    """Write a batch's output rows at their items' positions of the run's buffer (on the device)."""
-    if not isinstance(output, torch.Tensor) or output.dim() == 0 or output.shape[0] != len(indices):
+def _check(output: Any, size: int) -> torch.Tensor:
+    if not isinstance(output, torch.Tensor) or output.dim() == 0 or output.shape[0] != size:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(f"a batch step must return a tensor with one row per item: got {shape} "
-                         f"for {len(indices)} items")
-    if buffer is None:
-        if len(indices) == n and indices == list(range(n)):
-            return output  # one batch in input order: it is the buffer
-        buffer = output.new_zeros((n, *output.shape[1:]))
-    elif output.shape[1:] != buffer.shape[1:]:
-        if output.dim() != buffer.dim():
-            raise ValueError(f"batch outputs differ in rank: {tuple(buffer.shape[1:])} then {tuple(output.shape[1:])}")
-        widest = [n, *(max(a, b) for a, b in zip(buffer.shape[1:], output.shape[1:]))]
-        buffer, output = _fit(buffer, widest), _fit(output, widest)
-    buffer[torch.as_tensor(indices, device=buffer.device)] = output
-    return buffer
+        raise ValueError(f"a batch step must return a tensor with one row per item: got {shape} for {size} items")
+    return output
+
+
+def _assemble(outputs: list[torch.Tensor], batches: Sequence[list[int]], n: int) -> torch.Tensor | None:
+    """The batches' outputs as one ``[n, ...]`` tensor in item order, on their device (rows of items
+    in no batch are zeros); ``outputs`` is emptied as it is consumed."""
+    if not outputs:
+        return None
+    if len(outputs) == 1 and list(batches[0]) == list(range(n)):
+        return outputs.pop()  # one batch in input order: nothing to move
+    if len({o.dim() for o in outputs}) > 1:
+        raise ValueError(f"batch outputs differ in rank: {sorted({tuple(o.shape[1:]) for o in outputs})}")
+    widest = [0, *(max(sizes) for sizes in zip(*(o.shape[1:] for o in outputs)))]
+    stacked = torch.cat([_fit(o, widest) for o in outputs])
+    outputs.clear()
+    order = torch.as_tensor([i for indices in batches for i in indices], device=stacked.device)
+    rows = stacked.new_zeros((n, *stacked.shape[1:]))
+    rows[order] = stacked
+    return rows
 
 
 @dataclass(frozen=True)
@@ -190,18 +197,18 @@ class Engine:
         if timing not in TIMINGS:
             raise ValueError(f"unknown timing {timing!r} (use one of {', '.join(TIMINGS)})")
         timer = BatchTimer(self.device, sync=timing == "sync") if timing != "off" else None
-        buffer: torch.Tensor | None = None
+        outputs: list[torch.Tensor] = []   # on the device until the end
         start = time.perf_counter()
         for indices in batches:
             started = timer.start() if timer is not None else None
             batch = to_device(collate(indices), self.device)
             with autocast_context(self.device, self.mixed_precision):
-                output = step(batch)
-            buffer = _place(buffer, output, list(indices), n)
+                outputs.append(_check(step(batch), len(indices)))
             if timer is not None:
                 timer.stop(started)
         latencies = timer.latencies() if timer is not None else None
-        rows = to_host(buffer) if buffer is not None else None
+        ordered = _assemble(outputs, batches, n)
+        rows = to_host(ordered) if ordered is not None else None
         return Run(rows, len(batches), time.perf_counter() - start, latencies)
 
     def run_batch(self, step: Step, batch: Batch) -> np.ndarray:
