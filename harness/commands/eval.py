@@ -25,10 +25,11 @@ from harness.run.request import build_request
 def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
     zero-shot on every language of each target."""
-    from harness.run.pipeline import Pipeline
-
     registry = env.registry(options["data_dir"])
     request = build_request(registry, options)
+    registry.resolve_model(request.model, request.revision)  # a bad name fails here, before torch is imported
+    from harness.run.pipeline import Pipeline
+
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
     summary = pipeline.run()
     if as_json:

@@ -158,7 +158,7 @@ class Pipeline:
         for name in request.fraction:
             if name not in request.intermediate:
                 raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
-        self.model_source = registry.resolve_model(request.model)
+        self.model_source = registry.resolve_model(request.model, request.revision)
         self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
                                .merged(request.task_hparams.get(t.name), f"task_hparams.{t.name}")
                                for t in self.targets}

@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Callable
 
 from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
-from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError
+from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError, close_match
+from harness.spec.hub import hub_offline, in_hub_cache
 from harness.plugins import PluginInfo, Plugins, load_plugins
 from harness.formats.registry import FormatEntry, add_format, format_entry, known_formats
 from harness.metrics.registry import Metric, add_metric, get_metric
 from harness.spec.options import Option, check_options
 from harness.spec.tasks import Task, TaskSpec
+
+
+#: how close a name without a slash must be to an alias to be taken as its typo, not a hub id
+ALIAS_CUTOFF = 0.8
 
 
 @dataclass
@@ -55,19 +60,41 @@ class Registry:
                 raise UnknownNameError(f"language for task '{task.name}'", language, task.spec.languages)
         return languages
 
-    def resolve_model(self, spec: str) -> str:
-        """Alias -> its path or hub id; an existing path -> itself; a missing path -> error;
-        anything else is taken as a hub id (checked when loaded). ``TEXT+VISION`` (e.g.
-        ``minilm+clip-b32``) resolves both parts: a text encoder with a vision tower."""
+    def resolve_model(self, spec: str, revision: str | None = None) -> str:
+        """Alias -> its path or hub id; an existing path -> itself; anything else is a hub id. Checked
+        before any work, each a one-line error: a path that does not exist, a near miss of an alias
+        (``minilmm``: did you mean 'minilm'?) and, offline, a hub id not in the local cache.
+        ``TEXT+VISION`` (e.g. ``minilm+clip-b32``) resolves both parts: a text encoder with a vision
+        tower. A plugin that implements ``harness_load_model`` may read names its own way: then only
+        paths and aliases are checked."""
         if "+" in spec and spec not in self.models and not Path(spec).expanduser().exists():
-            return "+".join(self.resolve_model(part) for part in spec.split("+", 1))
+            return "+".join(self.resolve_model(part, revision) for part in spec.split("+", 1))
         if spec in self.models:
-            return self.models[spec].resolve()
-        if Path(spec).expanduser().exists():
+            resolved = self.models[spec].resolve()
+        elif Path(spec).expanduser().exists():
             return spec
-        if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
             raise UnknownNameError("model path or alias", spec, self.models)
-        return spec
+        else:
+            resolved = spec
+            near = close_match(spec, self.models, ALIAS_CUTOFF) if "/" not in spec else None
+            if near and not self.custom_model_loaders():
+                raise HarnessError(f"unknown model alias '{spec}'; did you mean '{near}'? "
+                                   f"(a hub id is written ORG/NAME; `harness plugins` lists the aliases)")
+        if not Path(resolved).expanduser().exists() and hub_offline() and not self.custom_model_loaders() \
+                and not in_hub_cache(resolved, revision):
+            named = f"'{spec}'" + (f" ({resolved})" if resolved != spec else "")
+            at = f" at revision {revision}" if revision else ""
+            instead = "a local model directory" + (" or an alias such as 'minilm'" if "minilm" in self.models else "")
+            raise HarnessError(f"model {named}{at} is not in the local Hugging Face cache and the hub is offline "
+                               f"(HF_HUB_OFFLINE); pass {instead}")
+        return resolved
+
+    def custom_model_loaders(self) -> list[str]:
+        """Plugins other than the built-in defaults that implement ``harness_load_model``."""
+        infos = self.plugins.infos
+        return [impl.plugin_name for impl in self.plugins.pm.hook.harness_load_model.get_hookimpls()
+                if impl.plugin_name not in infos or infos[impl.plugin_name].source not in ("core", "builtin")]
 
 
 def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple[str, ...] | list[str] = (),
