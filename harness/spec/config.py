@@ -99,6 +99,8 @@ class TaskConfig:
     specs: dict[str, TaskSpec] = field(default_factory=dict)
     presets: dict[str, Preset] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    #: task name -> (entry as given, file) for the names first declared in a --tasks-file
+    entries: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
 
 
 def builtin_tasks_file() -> Path:
@@ -269,12 +271,16 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
 
 def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
     """The built-in tasks.yaml, then each ``--tasks-file`` in order: an entry of a known name
-    overrides the given keys of that entry; a new name adds a task or preset."""
+    overrides the given keys of that entry; a new name adds a task or preset. A name first given in a
+    ``--tasks-file`` is also kept as given (:attr:`TaskConfig.entries`): for a plugin task with a
+    ``default_spec`` it overrides that spec key by key when the plugin registers (see
+    :func:`spec_over_default`), so it need not be complete."""
     config = TaskConfig()
-    raw_tasks: dict[str, tuple[dict[str, Any], str, Path]] = {}
+    raw_tasks: dict[str, tuple[dict[str, Any], str]] = {}
     raw_presets: dict[str, tuple[dict[str, Any], str]] = {}
     builtin = builtin_tasks_file()
     files = ([builtin] if builtin.exists() else []) + [Path(f) for f in extra_files]
+    from_builtin: set[str] = set()
     for path in files:
         data = read_yaml(path)
         is_builtin = path == builtin
@@ -282,20 +288,38 @@ def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
         for name, entry in (data.get("tasks") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {shown(entry)}")
-            if name in raw_tasks:
-                merged = {**raw_tasks[name][0], **entry}
-                local_base = base if "local" in entry or "samples" in entry else raw_tasks[name][2]
-                raw_tasks[name] = (merged, str(path), local_base)
-            else:
-                raw_tasks[name] = (entry, str(path), base)
+            entry = with_absolute_dirs(entry, base)
+            raw_tasks[name] = ({**raw_tasks[name][0], **entry} if name in raw_tasks else entry, str(path))
+            if is_builtin:
+                from_builtin.add(name)
         for name, entry in (data.get("presets") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}: presets.{name}: expected a mapping, got {shown(entry)}")
             previous = raw_presets.get(name, ({}, ""))[0]
             raw_presets[name] = ({**previous, **entry}, str(path))
         config.files.append(str(path))
-    for name, (entry, file, base) in raw_tasks.items():
-        config.specs[name] = spec_from_dict(name, entry, file, base)
+    for name, (entry, file) in raw_tasks.items():
+        if name not in from_builtin:
+            config.entries[name] = (entry, file)
+            if any(required and entry.get(key) is None for key, (_, required, _) in TASK_KEYS.items()):
+                _check_mapping(entry, {k: (t, False, a) for k, (t, _, a) in TASK_KEYS.items()}, f"tasks.{name}", file)
+                continue   # completed by the default_spec of the plugin that registers it
+        config.specs[name] = spec_from_dict(name, entry, file, Path("."))
     for name, (entry, file) in raw_presets.items():
         config.presets[name] = preset_from_dict(name, entry, file)
     return config
+
+
+def with_absolute_dirs(entry: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``entry`` with its relative ``local`` and ``samples`` directories resolved from ``base`` (the
+    directory of the file, or of the plugin module, that gave them), so entries merge key by key."""
+    return {key: str(_directory(value, base)) if key in ("local", "samples") and isinstance(value, str) else value
+            for key, value in entry.items()}
+
+
+def spec_over_default(name: str, default_spec: dict[str, Any], module_dir: Path, entry: dict[str, Any],
+                      file: str) -> TaskSpec:
+    """A plugin task's ``default_spec`` with a ``--tasks-file`` entry over it, key by key (the keys
+    the entry gives replace the default's; ``hparams`` and ``options`` too, as a whole)."""
+    merged = {**with_absolute_dirs(dict(default_spec), module_dir), **entry}
+    return spec_from_dict(name, merged, file, module_dir)

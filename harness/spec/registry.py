@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
+from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict, spec_over_default
 from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError, close_match
 from harness.spec.hub import hub_offline, in_hub_cache
 from harness.plugins import PluginInfo, Plugins, load_plugins
@@ -113,15 +113,21 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
             raise PluginError(f"task '{task.name}' is already registered by plugin '{owner}'; plugin "
                               f"'{plugin_name}' cannot register it too (disable one with --disable-plugin)")
         spec = config.specs.get(task.name)
-        if spec is None:  # the plugin's own spec: a fault of the plugin, isolated like an import failure
-            if task.default_spec is None:
-                raise PluginError(f"task '{task.name}' has no tasks.yaml entry and no default_spec")
+        if task.default_spec is not None and (spec is None or task.name in config.entries):
+            # the plugin's own spec: a fault of the plugin, isolated like an import failure
             module = __import__(type(task).__module__, fromlist=["__file__"])
             base = Path(getattr(module, "__file__", ".")).resolve().parent
             try:
                 spec = spec_from_dict(task.name, dict(task.default_spec), f"plugin {plugin_name}", base)
             except ConfigError as exc:
                 raise PluginError(f"invalid default_spec: {exc}") from None
+            if task.name in config.entries:   # a --tasks-file entry overrides it key by key
+                spec = spec_over_default(task.name, task.default_spec, base, *config.entries[task.name])
+        if spec is None:
+            if task.name in config.entries:
+                raise ConfigError(f"{config.entries[task.name][1]}: tasks.{task.name}: plugin '{plugin_name}' "
+                                  f"has no default_spec to complete it; give every required key")
+            raise PluginError(f"task '{task.name}' has no tasks.yaml entry and no default_spec")
         if spec.format and spec.format not in known_formats():
             raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: expected one of "
                               f"{', '.join(known_formats())}; got {spec.format!r}")
@@ -177,11 +183,13 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                     for metric in info.metrics:
                         registry.metrics.pop(metric, None)
                     info.tasks, info.models, info.formats, info.metrics = [], [], [], []
-    for name, spec in config.specs.items():
+    declared = {**{name: spec.plugin for name, spec in config.specs.items()},
+                **{name: entry.get("plugin") or "" for name, (entry, _) in config.entries.items()}}
+    for name, declared_plugin in declared.items():
         if name not in registry.tasks:
-            plugin = spec.plugin or name   # undeclared: a plugin named after the task is the usual owner
+            plugin = declared_plugin or name   # undeclared: a plugin named after the task is the usual owner
             info = loaded.infos.get(plugin)
-            if not spec.plugin and (info is None or not (info.disabled or info.error)):
+            if not declared_plugin and (info is None or not (info.disabled or info.error)):
                 off = sorted(i.name for i in loaded.infos.values() if i.disabled or i.error)
                 reason = "no loaded plugin registers it" + (f" (disabled or failed: {', '.join(off)})" if off else "")
             elif info is None:
@@ -192,6 +200,9 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                 reason = f"its plugin '{plugin}' failed: {info.error}"
             else:
                 reason = f"plugin '{plugin}' does not register a task named '{name}'"
+            off = info is not None and (info.disabled or bool(info.error)) or "disabled or failed" in reason
+            if name not in config.specs and not off:   # incomplete, and no plugin's default_spec can complete it
+                spec_from_dict(name, *config.entries[name], Path("."))   # raises: missing required key
             registry.unavailable[name] = reason
     if data_dir is not None:
         root = Path(data_dir).expanduser().resolve()
