@@ -335,6 +335,9 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
     elif device.type == "cuda" and hparams.mixed_precision == "fp16":
         precision = "fp16"
     accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
+    frozen = bool(getattr(hparams, "freeze_encoder", False))
+    if frozen:   # heads only: the encoder's weights stay as they started
+        model.encoder.requires_grad_(False)
     task_model = model.task_model(*[task.name for task in tasks])
     optimizer = _optimizer(task_model, hparams.learning_rate, hparams.weight_decay)
     optimizer_steps = math.ceil(len(schedule) / hparams.grad_accum)
@@ -448,4 +451,7 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
                                       float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
     if selection is not None:
         stats["selection"] = selection.stats()
+    if frozen:
+        stats["frozen_encoder"] = True
+        model.encoder.requires_grad_(True)
     return stats

@@ -33,9 +33,9 @@ from harness.errors import HarnessError, Interrupted, PluginError
 from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
 from harness.metrics.registry import get_metric
-from harness.spec.config import SELECT_ON
+from harness.spec.config import KEEP_CHECKPOINTS, SELECT_ON
 from harness.spec.hparams import Hyperparams
-from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
+from harness.engine.modeling import LoadedModel, checkpoint_problem, encoder_ref, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
 from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
@@ -95,6 +95,16 @@ def task_inputs(task, plugins) -> dict[str, Any]:
 def _note_reads(train_stats: dict[str, Any], phase: str, reads: Any) -> None:
     """``train.data.<phase>``: what a training phase read (a copy: targets share the intermediate's)."""
     train_stats["data"] = {**train_stats.get("data", {}), phase: reads}
+
+
+def _encoder_files(checkpoint: Path) -> dict[str, Any] | None:
+    """Sizes and SHA-256 sums of a checkpoint's encoder files, from its meta.json (what a head-only
+    target checkpoint was trained against)."""
+    try:
+        files = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {name: value for name, value in files.items() if name.startswith("encoder/")}
 
 
 def one_line(exc: BaseException) -> str:
@@ -169,6 +179,10 @@ class Pipeline:
         for task in self.intermediate:
             base = base.merged(request.task_hparams.get(task.name), f"task_hparams.{task.name}")
         self.intermediate_hparams = base
+        # checkpoint retention
+        if request.keep_checkpoints not in KEEP_CHECKPOINTS:
+            raise HarnessError(f"--keep-checkpoints must be one of {', '.join(KEEP_CHECKPOINTS)}; "
+                               f"got '{request.keep_checkpoints}'")
         if request.select_on not in SELECT_ON:
             raise HarnessError(f"--select-on must be one of {', '.join(SELECT_ON)}; got '{request.select_on}'")
         self.trains_on = {t.name: training_task(t, registry.tasks) for t in self.targets}
@@ -255,8 +269,17 @@ class Pipeline:
 
     def _from_checkpoint(self, directory: Path, heads: dict[str, Any], meta: dict[str, Any] | None = None
                          ) -> LoadedModel:
-        """A saved encoder with the given tasks' heads; provenance is the base model's."""
-        model = self._load(str(directory / "encoder"))
+        """A saved encoder with the given tasks' heads; provenance is the base model's. A checkpoint
+        saved as heads only takes its encoder from where ``encoder-ref.json`` points."""
+        ref = encoder_ref(directory)
+        if ref is None:
+            model = self._load(str(directory / "encoder"))
+        elif "checkpoint" in ref:
+            model = self._from_checkpoint(directory.parent / ref["checkpoint"], {})
+        else:
+            model = self.plugins.load_model(model=ref["model"], device=self.device, revision=ref.get("revision"))
+            if model is None:
+                raise HarnessError(f"no plugin could load model '{ref['model']}'")
         meta = meta if meta is not None else json.loads((directory / "meta.json").read_text())
         model.provenance = meta.get("provenance", model.provenance)
         for name, task in heads.items():
@@ -277,7 +300,7 @@ class Pipeline:
         None when there is none, or when it is damaged: then it is set aside and the phase retrains."""
         if not LoadedModel.is_checkpoint(directory):
             return None
-        problem = checkpoint_problem(directory)
+        problem = checkpoint_problem(directory) or self._reference_problem(directory)
         if problem is None:
             meta = json.loads((directory / "meta.json").read_text())
             try:
@@ -298,10 +321,50 @@ class Pipeline:
         _note_reads(train_stats, phase, meta.get("data"))
         return model
 
-    def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
-        """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
-        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
+    def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any],
+              encoder: dict[str, Any] | None = None) -> None:
+        """Write the phase's checkpoint (heads plus the ``encoder`` reference, when given, instead of
+        the encoder); its mid-phase training state is no longer needed."""
+        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance}, encoder_ref=encoder)
         shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+
+    # -- checkpoint retention: --keep-checkpoints, head-only target checkpoints ----------------------
+    def _head_only_reference(self, task, model: LoadedModel, start_dir: str | None) -> dict[str, Any] | None:
+        """Where a target's unchanged encoder is, when its checkpoint is saved as its head only: the
+        encoder was frozen (``freeze_encoder``), the model has no vision tower, and
+        ``--whole-target-checkpoints`` was not given. None: save it whole."""
+        if not self.target_hparams[task.name].freeze_encoder or self.request.whole_targets or model.fusion is not None:
+            return None
+        if start_dir:
+            return {"checkpoint": Path(start_dir).name, "key": self.intermediate_key(),
+                    "files": _encoder_files(Path(start_dir))}
+        return {"model": self.model_source, "revision": self.request.revision}
+
+    @staticmethod
+    def _reference_problem(directory: Path) -> str | None:
+        """Why a head-only checkpoint's encoder cannot be found (its intermediate checkpoint is gone)."""
+        try:
+            ref = encoder_ref(directory)
+        except (OSError, ValueError) as exc:
+            return f"encoder-ref.json unreadable ({type(exc).__name__})"
+        if ref is None or "checkpoint" not in ref:
+            return None
+        source = directory.parent / ref["checkpoint"]
+        if not LoadedModel.is_checkpoint(source):
+            return f"its encoder, checkpoint {ref['checkpoint']}, is gone"
+        if _encoder_files(source) != ref.get("files"):
+            return f"its encoder, checkpoint {ref['checkpoint']}, was saved again with other weights"
+        return None
+
+    def _discard(self, path: str | None, phase: str) -> None:
+        """Remove a checkpoint that --keep-checkpoints does not keep (results are keyed by content, so
+        a rerun still skips the finished cells; it retrains only for new ones)."""
+        if not path:
+            return
+        directory = inside(self.out, Path(path))
+        if LoadedModel.is_checkpoint(directory):
+            shutil.rmtree(directory)
+            self.log(f"removed {phase} checkpoint {directory} (--keep-checkpoints {self.request.keep_checkpoints})")
 
     def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
         """The encoder after intermediate training (trained once, then reused from disk); None for
@@ -403,7 +466,8 @@ class Pipeline:
         train_stats["target"] = stats
         _note_reads(train_stats, "target", reads)
         self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats,
-                                                    "data": reads})
+                                                    "data": reads},
+                   encoder=self._head_only_reference(task, model, start_dir))
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
 
     def _checkpoint_dir(self, task) -> Path:
@@ -550,6 +614,7 @@ class Pipeline:
                     self._error(writer, summary, task.name, None, None, "intermediate-train", exc)
                 return
         start_dir = inter["path"]
+        errors = len(summary.errors)
         for task in self.targets:
             cells = todo[task.name]
             if not cells:
@@ -560,6 +625,7 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - isolate the task, go on with the others
                 self._error(writer, summary, task.name, None, None, "target-train", exc)
                 continue
+            task_errors = len(summary.errors)
             for language, split, key in cells:
                 try:
                     record = self._evaluate(model, task, language, split, key, inter, target, stats)
@@ -574,6 +640,11 @@ class Pipeline:
             del model
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            # a target whose evaluation failed keeps its checkpoint until a rerun completes it
+            if self.request.keep_checkpoints != "all" and target["trained"] and len(summary.errors) == task_errors:
+                self._discard(target["path"], "target")
+        if self.request.keep_checkpoints == "none" and len(summary.errors) == errors:
+            self._discard(inter["path"], "intermediate")
 
     def _evaluate(self, model, task, language, split, key, inter, target, stats) -> dict[str, Any]:
         r = self.request
@@ -677,7 +748,8 @@ class Pipeline:
                            "languages": self.languages, "splits": r.splits, "data": r.data, "limit": r.limit,
                            "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
                            "select_on": r.select_on, "select_every": r.select_every, "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
-                           "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
+                           "keep_head": r.keep_head, "keep_checkpoints": r.keep_checkpoints,
+                           "whole_target_checkpoints": r.whole_targets, "intermediate_key": self.intermediate_key(),
                            "multimodal": self.intermediate_examples[1] or None,
                            "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},
                            "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None},

@@ -22,6 +22,9 @@ SPLITS = ("train", "dev", "test")
 DATA_SOURCES = ("samples", "local", "hub", "auto")
 #: model selection during target training: none, or the target's English dev split
 SELECT_ON = ("none", "en-dev")
+#: --keep-checkpoints: every checkpoint; the intermediate ones only (target checkpoints are removed
+#: once their cells are evaluated); none (removed at the end of the run)
+KEEP_CHECKPOINTS = ("all", "intermediate", "none")
 MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
