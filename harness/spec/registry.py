@@ -200,8 +200,8 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                 reason = f"its plugin '{plugin}' failed: {info.error}"
             else:
                 reason = f"plugin '{plugin}' does not register a task named '{name}'"
-            off = info is not None and (info.disabled or bool(info.error)) or "disabled or failed" in reason
-            if name not in config.specs and not off:   # incomplete, and no plugin's default_spec can complete it
+            owner_off = info is not None and (info.disabled or bool(info.error)) or "disabled or failed" in reason
+            if name not in config.specs and not owner_off:   # incomplete, and no plugin's default_spec can complete it
                 spec_from_dict(name, *config.entries[name], Path("."))   # raises: missing required key
             registry.unavailable[name] = reason
     if data_dir is not None:
