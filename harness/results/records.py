@@ -75,6 +75,9 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
         "train": (dict, False, "statistics of the training phases that produced the model (per phase "
+                               "its cost: `wall_seconds`, `seconds` of the loop, `examples_per_s`, "
+                               "`tokens_per_s_real` and `tokens_per_s_padded`, `peak_host_mb`, on GPU "
+                               "`peak_gpu_mb`, `trainable_parameters`, `optimizer_state_bytes`; "
                                "`data`: the format's report on the training rows, e.g. QA rows dropped; "
                                "`selection`: model selection); `data`: what each phase read"),
         "time": (str, True, "UTC time written"),
