@@ -1,7 +1,8 @@
 """Every hook of the harness, grouped by lifecycle. Read this file to understand the whole run.
 
     registration:  harness_register_formats, harness_register_metrics, harness_register_tasks,
-                   harness_register_models, harness_register_commands
+                   harness_register_models, harness_register_commands, harness_register_suites,
+                   harness_register_aliases
     phase 0 data:   harness_load_rows
     phase 1 model:  harness_load_model
     phase 2:        harness_intermediate_train   (0..n English tasks, optionally multi-task)
@@ -27,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.engine.modeling import LoadedModel
     from harness.engine.training import Reporter
     from harness.formats.base import EvalOutput
-    from harness.metrics.registry import Metric
+    from harness.metrics.metric import Metric
     from harness.spec.hparams import Hyperparams
+    from harness.spec.suites import Suite
     from harness.spec.tasks import Task
 
     Row = tuple[str, int, dict[str, Any]]
@@ -91,6 +93,28 @@ def harness_register_commands(cli: "click.Group") -> None:
     """Add subcommands to the ``harness`` click group. Called once, when the CLI starts.
 
     ``cli`` is the :class:`click.Group`; call ``cli.command()`` / ``cli.add_command``. Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_suites(register: Callable[["Suite"], Any]) -> None:
+    """Declare benchmark suites: named groups of tasks that a leaderboard averages (``harness report
+    --suite``). Called when a command needs them (``report``), for every plugin.
+
+    ``register(suite)`` takes a :class:`harness.spec.suites.Suite`: its name, its column groups
+    (group name -> task names, in display order) and a description. Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_aliases(register: Callable[[str, str], Any]) -> None:
+    """Declare public names that moved, so that old imports keep working with a DeprecationWarning
+    naming the new home (see :mod:`harness.aliases`). Called on the first access of a name that a
+    module of the core no longer has.
+
+    ``register(old, new)``: ``old`` a dotted name (``harness.metrics.some_scorer``) or a module that
+    moved as a whole (``harness.some_module``); ``new`` is ``"module:attribute"`` or, for a module, the
+    new module's path. Returns nothing.
     """
 
 
@@ -186,8 +210,8 @@ def harness_evaluate(model: "LoadedModel", task: "Task", language: str, split: s
     Called once per language and split of every target, after target training. ``examples`` are
     the validated examples of that split, ``hparams`` the target's Hyperparams (``max_length``,
     ``eval_batch_size``, ``eval_token_budget``), ``context`` a dict of extra inputs some formats
-    need: ``split``; ``load(split)`` returns another split's examples (BUCC tunes its threshold on
-    dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
+    need: ``split``; ``load(split)`` returns another split's examples (bitext mining tunes its threshold
+    on dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
     ``cache_dir`` (where work shared by the languages of that model may be kept: the dual-encoder
     candidate shards) and ``log``.
     First non-None result wins; the built-in delegates to the task's format.

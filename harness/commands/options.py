@@ -70,7 +70,7 @@ RUN_OPTIONS = [
                   help="samples: the bundled samples; local: --data-dir (or tasks.yaml `local`); hub; "
                        "auto (default): the local file when present, else the hub."),
     click.option("--data-dir", type=click.Path(), default=None,
-                  help="Directory with one sub-directory per task (D/xnli/test-de.jsonl, D/bucc/...)."),
+                  help="Directory with one sub-directory per task (D/<task>/test-de.jsonl, ...)."),
     click.option("--select-on", "select_on", type=click.Choice(["none", "en-dev"]), default=None,
                   help="Model selection: score English dev during target training and keep the best "
                        "weights (default: none, or the preset's)."),
@@ -80,7 +80,7 @@ RUN_OPTIONS = [
     click.option("--hparam", "hparams", multiple=True, metavar="KEY=VALUE", help="Target-training hyperparameter."),
     click.option("--intermediate-hparam", "intermediate_hparams", multiple=True, metavar="KEY=VALUE"),
     click.option("--task-option", "task_options", multiple=True, metavar="TASK.KEY=VALUE",
-                 help="Override a target's format option from tasks.yaml (e.g. bucc.protocol=jiant)."),
+                 help="Override a target's format option from tasks.yaml (TASK.KEY=VALUE, e.g. a retrieval task's protocol=jiant)."),
     click.option("--intermediate-fraction", "fractions", multiple=True, metavar="F|TASK=F",
                   help="Train on a deterministic fraction of the intermediate data."),
     click.option("--temperature", type=float, default=None, help="Multi-task sampling temperature (1 = proportional)."),
