@@ -158,7 +158,7 @@ def harness_load_model(model: str, device: "torch.device", revision: str | None)
 @hookspec(firstresult=True)
 def harness_intermediate_train(model: "LoadedModel", tasks: "list[Task]", examples: dict[str, list[dict[str, Any]]],
                                hparams: "Hyperparams", sampling: dict[str, Any], seed: int, log: "Reporter",
-                               state: dict[str, Any]) -> dict[str, Any] | None:
+                               state: dict[str, Any], steps: int | None) -> dict[str, Any] | None:
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
@@ -169,6 +169,8 @@ def harness_intermediate_train(model: "LoadedModel", tasks: "list[Task]", exampl
     (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``),
     ``state`` a dict (``state_dir``, ``save_every_s``) telling where to save and find mid-phase
     training state, so that a killed run resumes inside the phase (ignore it to restart phases).
+    ``steps`` is None (train ``hparams.epochs`` epochs) or, under ``--budget steps``, the exact
+    number of training steps (batches) whatever the data size (small subsets repeat their data).
     Must return a dict of training statistics (steps, seconds, final loss, examples/s).
     First non-None result wins; the built-in trains one head per task with AdamW via accelerate.
     """

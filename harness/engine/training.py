@@ -116,15 +116,23 @@ class Schedule:
         return isinstance(other, Schedule) and list(self) == list(other)
 
 
-def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
-                   temperature: float = 1.0, cap: int | None = None) -> Schedule:
-    """The whole run as (task, example indices) steps, fixed by the seed (see :class:`Schedule`)."""
-    sizes = {name: len(values) for name, values in lengths.items()}
+def budget_steps(sizes: dict[str, int], batch_size: int, epochs: float, cap: int | None = None) -> int:
+    """Steps (batches) of ``epochs`` epochs over tasks of ``sizes`` training instances (capped)."""
     batches_per_epoch = sum(math.ceil((min(n, cap) if cap else n) / batch_size) for n in sizes.values())
-    total = max(1, round(epochs * batches_per_epoch))
+    return max(1, round(epochs * batches_per_epoch))
+
+
+def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
+                   temperature: float = 1.0, cap: int | None = None, steps: int | None = None) -> Schedule:
+    """The whole run as (task, example indices) steps, fixed by the seed (see :class:`Schedule`):
+    ``epochs`` epochs, or exactly ``steps`` steps (an equal-steps budget: small data repeats)."""
+    sizes = {name: len(values) for name, values in lengths.items()}
+    total = steps if steps is not None else budget_steps(sizes, batch_size, epochs, cap)
     if total > MAX_STEPS:
-        raise TrainingError(f"training would take {total:,} steps ({epochs:g} epochs of {batches_per_epoch:,} "
-                            f"batches); at most {MAX_STEPS:,}: lower epochs or raise batch_size")
+        why = "the step budget" if steps is not None else \
+            f"{epochs:g} epochs of {budget_steps(sizes, batch_size, 1.0, cap):,} batches"
+        raise TrainingError(f"training would take {total:,} steps ({why}); at most {MAX_STEPS:,}: "
+                            f"lower epochs or raise batch_size")
     return Schedule(lengths, batch_size, total, seed, mixing_weights(sizes, temperature, cap))
 
 
@@ -289,11 +297,11 @@ def optimizer_state_bytes(optimizer: Any) -> int:
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
                 seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None,
                 state_dir: Any = None, save_every_s: float = 600.0,
-                select: dict[str, Any] | None = None) -> dict[str, Any]:
+                select: dict[str, Any] | None = None, steps: int | None = None) -> dict[str, Any]:
     """Train ``model.encoder`` plus one head per task in place; return statistics. With
     ``state_dir``, the training state is saved every ``save_every_s`` seconds and a rerun resumes
     from it (see :class:`TrainState`). With ``select``, the best weights on ``select["score"]`` are
-    kept (see :class:`ModelSelection`).
+    kept (see :class:`ModelSelection`). ``steps`` fixes the number of steps instead of ``hparams.epochs``.
 
     The statistics carry the cost of the phase: ``wall_seconds`` (all of it: featurising, set-up,
     training, model selection), ``seconds`` (the training loop), examples/s and tokens/s (real and
@@ -303,7 +311,8 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
 
     start = time.perf_counter()
     with peak_memory(model.device) as memory:
-        stats = _train(model, tasks, examples, hparams, seed, sampling, reporter, state_dir, save_every_s, select)
+        stats = _train(model, tasks, examples, hparams, seed, sampling, reporter, state_dir, save_every_s, select,
+                       steps)
     peaks = memory.stats()
     if model.device.type == "cuda":
         peaks["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved(model.device) / 2**20, 1)
@@ -312,7 +321,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
 
 def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any, seed: int,
            sampling: dict[str, Any] | None, reporter: Reporter | None, state_dir: Any, save_every_s: float,
-           select: dict[str, Any] | None) -> dict[str, Any]:
+           select: dict[str, Any] | None, steps: int | None) -> dict[str, Any]:
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -328,7 +337,7 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
             model.heads[task.name] = formats[task.name].build_head(model.hidden_size, task)
     lengths = {name: [formats[name].length(f) for f in feats] for name, feats in features.items()}
     schedule = build_schedule(lengths, hparams.batch_size, hparams.epochs, seed,
-                              float(sampling.get("temperature", 1.0)), sampling.get("cap"))
+                              float(sampling.get("temperature", 1.0)), sampling.get("cap"), steps)
     precision = "no"
     if device.type == "cuda" and hparams.mixed_precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
         precision = "bf16"
@@ -439,6 +448,7 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
     loop = max(seconds, 1e-9)
     stats = {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
              "examples": seen, "examples_per_s": round(examples_now / loop, 2),
+             "examples_seen": seen, "unique_examples": {task.name: len(examples[task.name]) for task in tasks},
              "tokens_real": tokens[0], "tokens_padded": tokens[1],
              "tokens_per_s_real": round(tokens[0] / loop, 1), "tokens_per_s_padded": round(tokens[1] / loop, 1),
              "trainable_parameters": sum(p.numel() for p in task_model.parameters() if p.requires_grad),
