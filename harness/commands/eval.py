@@ -27,7 +27,9 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     zero-shot on every language of each target."""
     registry = env.registry(options["data_dir"])
     request = build_request(registry, options)
-    registry.resolve_model(request.model, request.revision)  # a bad name fails here, before torch is imported
+    for name in (*request.intermediate, *request.targets):   # bad names fail here, before torch is imported:
+        registry.task(name)                                  # the tasks first (as the pipeline checks them),
+    registry.resolve_model(request.model, request.revision)  # then the model
     from harness.run.pipeline import Pipeline
 
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
