@@ -38,9 +38,10 @@ from harness.spec.hparams import Hyperparams
 from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
-from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
+from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
+                                     output_lock, read_records, write_jsonl_atomic)
 from harness.engine.training import Reporter, Stop, stop_on_signals
-from harness.run.leftovers import DAMAGED, find_leftovers, remove
+from harness.run.leftovers import DAMAGED, PARTIAL, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
@@ -112,8 +113,12 @@ def _with_options(task, options: dict[str, Any] | None):
 
 
 class Pipeline:
+    """``shard``: write the results to ``<output dir>/shards/<shard>.jsonl`` under that cell's lock
+    (``locks/<shard>.lock``, waited for when another runner holds it) instead of ``results.jsonl``
+    under the directory's lock, so runners of other cells (other jobs, other nodes) go on."""
+
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, shard: str | None = None):
         if request.overwrite not in OVERWRITE_MODES:
             raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
         self.registry, self.request = registry, request
@@ -123,6 +128,7 @@ class Pipeline:
         self.reporter.log = self.log
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
+        self.shard = safe_name(shard, "results shard") if shard is not None else None
         # resolve every name before any work: unknown names fail fast, nothing half-done
         self.targets = [_with_options(registry.task(name), request.task_options.get(name))
                         for name in request.targets]
@@ -474,9 +480,11 @@ class Pipeline:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        results_file = self.out / SHARDS_DIR / f"{self.shard}.jsonl" if self.shard else self.out / RESULTS_FILE
+        self.summary = RunSummary(run_id=self.run_id, results_file=results_file)
+        lock = cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out)
         try:
-            with output_lock(self.out), stop_on_signals():
+            with lock, stop_on_signals():
                 return self._run(self.summary)
         except KeyboardInterrupt as exc:
             raise self._interrupted(exc) from None
@@ -499,10 +507,13 @@ class Pipeline:
     def _run(self, summary: RunSummary) -> RunSummary:
         start = time.perf_counter()
         assert summary.results_file is not None   # set by run()
+        # other runners may share the directory (grid cells): then their temp files may be in use
+        shared = self.shard is not None or (self.out / LOCKS_DIR).is_dir()
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
-            if leftover.safe:
+            if leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
-        previous = [r for r in read_records(summary.results_file, warn=lambda m: self.log(f"[warning] {m}"))
+        # the results file and every shard of the directory: a cell any runner finished is not redone
+        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
                     if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
