@@ -375,3 +375,47 @@ def test_a_killed_job_resumes_and_two_runners_on_one_cell_write_each_result_once
     assert any("waiting for it" in log for log in logs)
     assert {k: v for k, v in serial_grid.items() if k in metrics_by_key(out2)} == metrics_by_key(out2)
     assert len(metrics_by_key(out2)) == 2
+
+
+# ------------------------------------------------------------------------------- several processes in one cell
+def launch(nproc: int, args: list[str]) -> subprocess.CompletedProcess:
+    """``harness eval`` under a multi-process launcher. accelerate 1.x's ``launch --cpu
+    --num_processes 2`` starts one process unless MPI is set up, so the CPU test uses torchrun (what
+    ``accelerate launch --multi_gpu`` runs on GPUs); the Accelerator in training joins its gloo group."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    prefix = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+              if nproc > 1 else [sys.executable])
+    return subprocess.run([*prefix, "-m", "harness", "eval", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def samples(out: Path) -> dict[str, Any]:
+    return {str(p.relative_to(out)): [(r["id"], r["prediction"]) for r in read_records(p)]
+            for p in sorted((out / "samples").rglob("*.jsonl"))}
+
+
+@pytest.mark.slow
+def test_two_processes_shard_evaluation_and_write_results_once(tiny_model_path, tmp_path):
+    out = tmp_path / "run"
+    args = ["--model", str(tiny_model_path), "-i", "mnli", "-t", "xnli,tatoeba", "-l", "xnli=en,de",
+            "-l", "tatoeba=de,ru", "--limit", "24", "--hparam", "epochs=1", "--hparam", "batch_size=4",
+            "--hparam", "eval_batch_size=4", "--intermediate-hparam", "epochs=1", "--data", "samples",
+            "--device", "cpu", "--log-samples", "-o", str(out)]
+    one = launch(1, args)
+    assert one.returncode == 0, one.stderr
+    single, single_samples = metrics_by_key(out), samples(out)
+    # the same checkpoints evaluated again by two processes: each a share of the batches, gathered
+    two = launch(2, [*args, "--overwrite", "always"])
+    assert two.returncode == 0, two.stderr
+    records = read_records(out)
+    assert [r["type"] for r in records].count("run") == 2            # one per run, not per process
+    assert [r["type"] for r in records].count("result") == 2 * len(single)
+    assert {r["key"]: r["metrics"] for r in records[len(records) // 2:] if r["type"] == "result"} == single
+    assert samples(out) == single_samples and sum(len(v) for v in single_samples.values()) > 8
+    assert two.stdout.count("zero-shot scores") == 1                 # the main process reports
+    # data-parallel training from scratch: both processes train, one writes
+    fresh = tmp_path / "fresh"
+    trained = launch(2, [*args[:-1], str(fresh)])
+    assert trained.returncode == 0, trained.stderr
+    assert set(metrics_by_key(fresh)) == set(single)                  # every cell once
+    assert len(list((fresh / "checkpoints").glob("intermediate-*"))) == 1

@@ -198,9 +198,15 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
     by_shard = {cell.shard: step for cell, step in zip(cells, steps)}
     targets = steps[0].request.targets
 
+    total, counted = len(cells) * len(targets), [0]
+
     def give_up(cell, exc: BaseException) -> dict[str, Any]:
         record = _grid_error(by_shard[cell.shard], exc)
         _write_error(out, cell.shard if sharded else None, record)
+        for target in targets:
+            counted[0] += 1
+            progress(f"  cell {counted[0]}/{total} {cell.label} → {target}: failed ({record['error_type']}: "
+                     f"{record['message']})")
         return {"results": [], "errors": [record], "computed": 0, "skipped": 0}
 
     results_by_key: dict[str, dict[str, Any]] | None = None
@@ -217,12 +223,19 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
         keys = brief.get("result_keys")
         return bool(keys) and not brief.get("errors") and all(k in done_results() for k in keys)
 
+    def cell_done(cell, result: dict[str, Any]) -> None:
+        for target in targets:
+            counted[0] += 1
+            progress(f"  cell {counted[0]}/{total} {cell.label} → {target}: "
+                     + _cell_status(registry, target, result.get("results") or [], result.get("errors") or [],
+                                    str(result.get("run_id"))))
+
     state = GridState.load(out / STATE_FILE, executor.name)
     retries = options.get("retries")
     manager = GridManager(executor, state, max_concurrent=int(options.get("max_concurrent") or 0),
                           retries=int(retries) if retries is not None else (0 if executor.name == "local" else 1),
                           poll_s=float(options.get("poll_s") or 1.0), progress=progress, on_give_up=give_up,
-                          still_done=still_done if overwrite != "always" else None)
+                          still_done=still_done if overwrite != "always" else None, on_done=cell_done)
     progress(f"grid: {len(cells)} cell(s) (configuration x seed, each with {', '.join(targets)}) through "
              f"--executor {executor.name}" + (f", at most {manager.max_concurrent} at a time"
                                               if manager.max_concurrent else "") + f"; state: {state.path}")
@@ -241,11 +254,6 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
                                "seed": step.seed} for e in result.get("errors") or [])
         summary.computed += int(result.get("computed") or 0)
         summary.skipped += int(result.get("skipped") or 0)
-        if outcome.state == "done":
-            for target in targets:
-                progress(f"  {outcome.cell.label} → {target}: "
-                         + _cell_status(registry, target, result.get("results") or [], result.get("errors") or [],
-                                        str(result.get("run_id"))))
     summary.wall_seconds = time.perf_counter() - started
     return summary
 

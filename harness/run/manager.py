@@ -95,6 +95,7 @@ class GridManager:
                  poll_s: float = 1.0, progress: Callable[[str], None] | None = None,
                  on_give_up: Callable[[CellSpec, BaseException], dict[str, Any]] | None = None,
                  still_done: Callable[[dict[str, Any]], bool] | None = None,
+                 on_done: Callable[[CellSpec, dict[str, Any]], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         limits = [n for n in (max_concurrent, executor.slots) if n and n > 0]
         self.executor, self.state = executor, state
@@ -104,6 +105,7 @@ class GridManager:
         self.on_give_up = on_give_up
         #: whether a cell the state file says is done still is (its results are there); None: never skip
         self.still_done, self.sleep = still_done, sleep
+        self.on_done = on_done or (lambda cell, result: None)   # called as each cell finishes
         self.peak_running = 0
 
     def run(self, cells: list[CellSpec]) -> list[CellOutcome]:
@@ -169,6 +171,7 @@ class GridManager:
                                   f"{result.get('skipped', 0)} reused, {len(result.get('errors') or [])} failed; "
                                   f"{float(result.get('wall_seconds') or 0):.1f}s)")
                     self.state.set(cell, "done", error=None, outcome=_brief(result))
+                    self.on_done(cell, result)
                 if running and not changed:
                     self.sleep(self.poll_s)
         except (KeyboardInterrupt, Interrupted):

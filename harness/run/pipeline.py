@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -40,6 +41,7 @@ from harness.run.provenance import content_key, device_info, harness_info, libra
 from harness.spec.registry import Registry
 from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
                                      output_lock, read_records, write_jsonl_atomic)
+from harness.engine import distributed
 from harness.engine.training import Reporter, Stop, stop_on_signals
 from harness.run.leftovers import DAMAGED, PARTIAL, find_leftovers, remove
 
@@ -63,9 +65,11 @@ def utc_now() -> str:
 
 
 def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name``, else cuda when available; under a multi-process launcher, each process's own GPU."""
+    device = torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", distributed.local_rank())
+    return device
 
 
 def check_eval_output(output: Any, plugin: str | None) -> None:
@@ -112,6 +116,16 @@ def _with_options(task, options: dict[str, Any] | None):
     return task
 
 
+class _NoWriter:
+    """What a process other than the main one writes records to: nothing."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Pipeline:
     """``shard``: write the results to ``<output dir>/shards/<shard>.jsonl`` under that cell's lock
     (``locks/<shard>.lock``, waited for when another runner holds it) instead of ``results.jsonl``
@@ -129,6 +143,7 @@ class Pipeline:
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
         self.shard = safe_name(shard, "results shard") if shard is not None else None
+        self.main = True   # the process that locks and writes (run() asks the launcher)
         # resolve every name before any work: unknown names fail fast, nothing half-done
         self.targets = [_with_options(registry.task(name), request.task_options.get(name))
                         for name in request.targets]
@@ -305,9 +320,12 @@ class Pipeline:
         return model
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
-        """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
-        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        """Write the phase's checkpoint (the main process; the others wait for it, then read it);
+        its mid-phase training state is no longer needed."""
+        if self.main:
+            model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
+            shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        distributed.barrier()
 
     def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
         """The encoder after intermediate training (trained once, then reused from disk); None for
@@ -482,7 +500,11 @@ class Pipeline:
     def run(self) -> RunSummary:
         results_file = self.out / SHARDS_DIR / f"{self.shard}.jsonl" if self.shard else self.out / RESULTS_FILE
         self.summary = RunSummary(run_id=self.run_id, results_file=results_file)
-        lock = cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out)
+        # several processes on this run (accelerate launch, torchrun): the main one locks and writes
+        distributed.start(cpu=self.device.type == "cpu")
+        self.main = distributed.is_main()
+        lock = (contextlib.nullcontext() if not self.main else
+                cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out))
         try:
             with lock, stop_on_signals():
                 return self._run(self.summary)
@@ -510,7 +532,7 @@ class Pipeline:
         # other runners may share the directory (grid cells): then their temp files may be in use
         shared = self.shard is not None or (self.out / LOCKS_DIR).is_dir()
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
-            if leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
+            if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
         # the results file and every shard of the directory: a cell any runner finished is not redone
         previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
@@ -533,7 +555,8 @@ class Pipeline:
         if summary.skipped:
             self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
         check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
-        writer = ResultsWriter(summary.results_file)
+        distributed.barrier()   # every process has read what is done before the main one writes
+        writer: Any = ResultsWriter(summary.results_file) if self.main else _NoWriter()
         try:
             computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
             if computing:
@@ -600,7 +623,7 @@ class Pipeline:
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
                                                                if isinstance(v, (int, float))))
-        if r.log_samples:
+        if r.log_samples and self.main:
             self._log_samples(task, language, split, examples, output)
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
@@ -645,6 +668,8 @@ class Pipeline:
 
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
+        if not self.main:
+            return   # records are written once, by the main process
         writer.write(record)
         for problem in self.plugins.result_written(record):
             self.log(f"[warning] harness_result_written of plugin {problem}")
