@@ -101,7 +101,7 @@ class LocalExecutor(Executor):
 class _ProcessJob(Job):
     def __init__(self, process: subprocess.Popen, ident: str, log_path: Path, result_path: Path, device: str,
                  release: Callable[[str], None]):
-        self.process, self.id, self.log_path = process, ident, str(log_path)
+        self.process, self.id, self.log_path, self.log_file = process, ident, str(log_path), log_path
         self.result_path, self.device, self._release = result_path, device, release
         self._released = False
 
@@ -122,7 +122,7 @@ class _ProcessJob(Job):
         code = self.process.wait()
         self._free()
         if code != 0:
-            tail = _log_tail(Path(self.log_path))
+            tail = _log_tail(self.log_file)
             raise CellFailed(f"worker process exited with {_exit_text(code)}" + (f": {tail}" if tail else ""))
         records = read_records(self.result_path)
         if not records:

@@ -3,10 +3,14 @@
 One :class:`~harness.run.pipeline.Pipeline` runs per (intermediate configuration, seed) with all the
 targets, so each intermediate model is trained once and then fine-tuned for every target. The
 configurations are the baseline (no intermediate task), each intermediate task alone and, with
-``--multi-task``, one multi-task model over all of them. Every cell writes to the same output
-directory and ``results.jsonl``; the pipeline's content keys make a rerun skip finished cells and
-reuse saved checkpoints, so an interrupted grid resumes where it stopped. A failing cell becomes an
-error record and the grid goes on; the command exits non-zero at the end with a summary.
+``--multi-task``, one multi-task model over all of them. Planning (:func:`plan_grid`) builds and
+validates every step before any work; execution (:func:`run_grid`) turns each step into a
+serialisable cell (run/cells.py) and hands the cells to an executor (run/executors.py: local,
+pool, slurm, ray) through the manager (run/manager.py, ``grid_state.json``). Every cell writes to
+the same output directory: ``results.jsonl`` when run locally, its own shard otherwise; the
+pipeline's content keys make a rerun skip finished cells and reuse saved checkpoints, so an
+interrupted grid resumes where it stopped. A cell that keeps failing becomes an error record and
+the grid goes on; the command exits non-zero at the end with a summary.
 
 It imports :mod:`harness.commands` only inside functions: the CLI imports this module to register it.
 """
@@ -220,7 +224,7 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
     def still_done(entry: dict[str, Any]) -> bool:
         """A cell done without errors whose results are all still in the directory is not resubmitted."""
         brief = entry.get("outcome") or {}
-        keys = brief.get("result_keys")
+        keys = brief.get("result_keys") or []
         return bool(keys) and not brief.get("errors") and all(k in done_results() for k in keys)
 
     def cell_done(cell, result: dict[str, Any]) -> None:
