@@ -236,6 +236,35 @@ def test_manager_skips_cells_done_in_an_earlier_run(tmp_path):
     assert [job.cell.shard for job in again.jobs] == ["t1-s1-x"]
 
 
+def test_run_grid_records_a_cell_that_keeps_failing_in_its_shard_and_reports_an_interrupt(tmp_path):
+    from harness.errors import Interrupted
+    from harness.run.grid import run_grid
+    from harness.spec.registry import build_registry
+
+    class MnliFails(FakeExecutor):
+        def submit(self, cell: CellSpec, attempt: int) -> Job:
+            if cell.intermediate:
+                self.failing.add(cell.shard)
+            return super().submit(cell, attempt)
+
+    registry = build_registry()
+    options = {"model": "minilm", "intermediate": "mnli", "targets": "xnli", "data": "samples",
+               "output_dir": str(tmp_path), "retries": 1, "poll_s": 0}
+    executor = MnliFails()
+    summary = run_grid(registry, options, executor=executor)
+    assert [len(j.cell.intermediate) for j in executor.jobs].count(1) == 2     # tried twice
+    assert [(e["task"], e["phase"], e["error_type"]) for e in summary.errors] == [("mnli", "run", "RuntimeError")]
+    [shard] = [p for p in shard_files(tmp_path) if p.name.startswith("mnli-")]
+    assert [r["type"] for r in read_records(shard)] == ["error"] and "node lost" in read_records(shard)[0]["message"]
+    assert [r["key"] for r in summary.results] == [f"k-{j.cell.shard}" for j in executor.jobs if not j.cell.intermediate]
+
+    with pytest.raises(Interrupted, match="SIGINT: cancelled the running jobs") as caught:
+        run_grid(registry, {**options, "output_dir": str(tmp_path / "again")}, executor=FakeExecutor(interrupt_after=1))
+    assert caught.value.exit_code == 130
+    state = json.loads((tmp_path / "again" / "grid_state.json").read_text())
+    assert state["counts"]["cancelled"] == 2
+
+
 # ------------------------------------------------------------------------------- resources
 def test_preset_resources_are_checked_and_overridden_per_task_then_by_options(tmp_path):
     from harness.run.grid import cell_resources

@@ -328,9 +328,9 @@ class RayExecutor(Executor):
         self.ray = ray
         self.started = False
         if not ray.is_initialized():
+            passed = ("HF_HUB_OFFLINE", "HF_HOME", "HARNESS_PLUGINS", "HARNESS_DISABLE_PLUGINS")
             runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false",
-                                        **({"HF_HUB_OFFLINE": os.environ["HF_HUB_OFFLINE"]}
-                                           if "HF_HUB_OFFLINE" in os.environ else {})}}
+                                        **{name: os.environ[name] for name in passed if name in os.environ}}}
             if address:
                 ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
             else:

@@ -16,13 +16,15 @@ It imports :mod:`harness.commands` only inside functions: the CLI imports this m
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
 
@@ -176,6 +178,7 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
     or ``executor``, an :class:`~harness.run.executors.Executor`); finished cells are skipped,
     checkpoints reused. Never raises for a failing cell (it is retried ``options['retries']``
     times, then an error record is written instead); a locked output directory aborts."""
+    from harness.engine.training import stop_on_signals
     from harness.results.records import read_records
     from harness.run.manager import STATE_FILE, GridManager, GridState
 
@@ -243,7 +246,13 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
     progress(f"grid: {len(cells)} cell(s) (configuration x seed, each with {', '.join(targets)}) through "
              f"--executor {executor.name}" + (f", at most {manager.max_concurrent} at a time"
                                               if manager.max_concurrent else "") + f"; state: {state.path}")
-    outcomes = manager.run(cells)
+    try:
+        with stop_on_signals() if sharded else contextlib.nullcontext():   # local: the pipeline's own
+            outcomes = manager.run(cells)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise Interrupted(f"{signal.Signals(signum).name}: cancelled the running jobs (grid state in {state.path}); "
+                          f"resume with the same command", 128 + signum) from None
     for outcome in outcomes:
         step = by_shard[outcome.cell.shard]
         result = outcome.outcome or {}
