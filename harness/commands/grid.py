@@ -21,6 +21,12 @@ from harness.run.grid import config_name, run_grid
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
 @click.option("--multi-task", "multi_task", is_flag=True, help="Also one multi-task model over all intermediate tasks.")
 @click.option("--seeds", default=None, metavar="1,2,3", help="Seeds, comma-separated (default: the preset's, else 1).")
+@click.option("--sizes", "size_axis", default=None, metavar="1k,2k,full",
+              help="Data-volume axis: intermediate example counts (k = 1000; full = all); the baseline is N = 0.")
+@click.option("--fractions", "fraction_axis", default=None, metavar="0.25,0.5,1",
+              help="Data-volume axis as fractions of each intermediate task's data.")
+@click.option("--dropout-p", "dropout_axis", default=None, metavar="0,0.3,1",
+              help="Axis of the image probability of --modality-dropout (image-text intermediate tasks).")
 @click.option("--executor", type=click.Choice(["local", "pool", "slurm", "ray"]), default="local", show_default=True,
               help="Where cells run: local (one after the other, here), pool (one process per --devices entry), "
                    "slurm (jobs through submitit), ray (tasks on a Ray cluster).")

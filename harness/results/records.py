@@ -42,7 +42,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "model": (dict, True, "model spec, resolved source, revision, size"),
         "device": (dict, True, "device type and name, CPU threads"),
         "seed": (int, True, "random seed"),
-        "config": (dict, True, "intermediate tasks, targets, languages, preset, data source and directory, limit, fraction, model selection"),
+        "config": (dict, True, "intermediate tasks, targets, languages, preset, data source and directory, limit, fraction, size, data seed, stratify, budget, model selection"),
         "datasets": (dict, True, "per task: hub source (path, config, revision, reader), local and samples directories"),
     },
     "result": {
@@ -65,7 +65,10 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "hparams": (dict, True, "target-training hyperparameters"),
         "intermediate_hparams": (dict, False, "intermediate-training hyperparameters"),
         "seed": (int, True, "random seed"),
-        "data": (dict, True, "source, data directory, limit, intermediate fraction, model selection; read: each "
+        "data": (dict, True, "source, data directory, limit, intermediate fraction, model selection; the data-volume "
+                             "axis: `data_seed`, `size` (task -> requested N or null), `intermediate_examples` "
+                             "(task -> unique examples trained on; {} for the baseline, N = 0), `stratify`, `budget` "
+                             "(mode epochs/steps, intermediate steps taken); read: each "
                              "file read (rows, size, mtime, sha256) or hub split (path, config, revision, resolved "
                              "commit, rows); what the format reports about the examples (QA `qa_alignment`: rows "
                              "re-aligned, answers not found; UD-POS `tokenization`)"),
@@ -76,6 +79,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
         "train": (dict, False, "statistics of the training phases that produced the model (per phase "
+                               "`steps`, `examples_seen`, `unique_examples`; "
                                "`data`: the format's report on the training rows, e.g. QA rows dropped; "
                                "`selection`: model selection); `data`: what each phase read"),
         "time": (str, True, "UTC time written"),

@@ -59,10 +59,11 @@ class CellSpec:
     registry: dict[str, Any] = field(default_factory=dict)   # plugins, tasks_files, disabled, strict, data_dir
     shard: str = ""
     resources: dict[str, Any] = field(default_factory=dict)  # executor resources of this cell
+    title: str = ""                         # the configuration with its axis points (GridStep.label)
 
     @classmethod
     def from_request(cls, intermediate: list[str], seed: int, request: Any, registry: dict[str, Any],
-                     resources: dict[str, Any] | None = None) -> "CellSpec":
+                     resources: dict[str, Any] | None = None, title: str = "") -> "CellSpec":
         from harness.run.provenance import content_key
 
         encoded = {f.name: encode(getattr(request, f.name)) for f in dataclasses.fields(request)}
@@ -71,11 +72,11 @@ class CellSpec:
         identity = {k: v for k, v in encoded.items() if k not in _NOT_IDENTITY and k != "output_dir"}
         label = "+".join(intermediate) or "baseline"
         shard = f"{label[:60]}-s{seed}-{content_key(identity, 10)}"
-        return cls(list(intermediate), int(seed), encoded, dict(registry), shard, dict(resources or {}))
+        return cls(list(intermediate), int(seed), encoded, dict(registry), shard, dict(resources or {}), title)
 
     @property
     def label(self) -> str:
-        return f"seed {self.seed} · {'+'.join(self.intermediate) or 'baseline'}"
+        return f"seed {self.seed} · {self.title or '+'.join(self.intermediate) or 'baseline'}"
 
     @property
     def output_dir(self) -> Path:

@@ -3,14 +3,18 @@
 One :class:`~harness.run.pipeline.Pipeline` runs per (intermediate configuration, seed) with all the
 targets, so each intermediate model is trained once and then fine-tuned for every target. The
 configurations are the baseline (no intermediate task), each intermediate task alone and, with
-``--multi-task``, one multi-task model over all of them. Planning (:func:`plan_grid`) builds and
-validates every step before any work; execution (:func:`run_grid`) turns each step into a
-serialisable cell (run/cells.py) and hands the cells to an executor (run/executors.py: local,
-pool, slurm, ray) through the manager (run/manager.py, ``grid_state.json``). Every cell writes to
-the same output directory: ``results.jsonl`` when run locally, its own shard otherwise; the
-pipeline's content keys make a rerun skip finished cells and reuse saved checkpoints, so an
-interrupted grid resumes where it stopped. A cell that keeps failing becomes an error record and
-the grid goes on; the command exits non-zero at the end with a summary.
+``--multi-task``, one multi-task model over all of them. Two optional axes multiply the
+intermediate configurations (never the baseline, which is N = 0 and computed once per seed): the
+data volume (``--sizes 1k,2k,full`` or ``--fractions 0.25,1``: nested subsets, run/subset.py) and
+the image-dropout probability of ``--modality-dropout`` (``--dropout-p 0,0.3,1``; configurations
+without an image-text intermediate task have no images to drop and run once). Planning
+(:func:`plan_grid`) builds and validates every step before any work; execution (:func:`run_grid`)
+turns each step into a serialisable cell (run/cells.py) and hands the cells to an executor
+(run/executors.py: local, pool, slurm, ray) through the manager (run/manager.py,
+``grid_state.json``). Every cell writes to the same output directory: ``results.jsonl`` when run
+locally, its own shard otherwise; the pipeline's content keys make a rerun skip finished cells and
+reuse saved checkpoints, so an interrupted grid resumes where it stopped. A cell that keeps failing
+becomes an error record and the grid goes on; the command exits non-zero at the end with a summary.
 
 It imports :mod:`harness.commands` only inside functions: the CLI imports this module to register it.
 """
@@ -58,12 +62,84 @@ def config_name(intermediate: list[str]) -> str:
 
 @dataclass
 class GridStep:
-    """One pipeline of the grid: an intermediate configuration and a seed, all targets."""
+    """One pipeline of the grid: an intermediate configuration (with its point on the data-volume
+    and dropout axes, None when not swept or full) and a seed, all targets."""
 
     intermediate: list[str]
     seed: int
     request: Any
     pipeline: Any
+    size: int | None = None
+    fraction: float | None = None
+    dropout_p: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The configuration with its axis points, e.g. ``mnli N=1000`` or ``m3it-vqa-v2 p=0.3``."""
+        extras = [f"N={self.size}" if self.size is not None else "",
+                  f"fraction {self.fraction:g}" if self.fraction is not None else "",
+                  f"p={self.dropout_p:g}" if self.dropout_p is not None else ""]
+        return " ".join([config_name(self.intermediate), *filter(None, extras)])
+
+
+def parse_axis(value: str | None, parse: Callable[[str], Any]) -> list[Any]:
+    """A comma-separated axis, each point parsed (``full`` is None), duplicates dropped in order."""
+    points = [None if part.strip().lower() == "full" else parse(part.strip())
+              for part in (value or "").split(",") if part.strip()]
+    return list(dict.fromkeys(points))
+
+
+def _fraction_point(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise HarnessError(f"--fractions '{text}': expected fractions in (0, 1], comma-separated") from None
+    if not 0 < value <= 1:
+        raise HarnessError(f"--fractions '{text}': a fraction must be in (0, 1]")
+    return None if value == 1 else value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise HarnessError(f"--dropout-p '{text}': expected probabilities in [0, 1], comma-separated") from None
+    if not 0 <= value <= 1:
+        raise HarnessError(f"--dropout-p '{text}': a probability must be in [0, 1]")
+    return value
+
+
+def volume_axis(options: dict[str, Any]) -> list[tuple[int | None, float | None]]:
+    """The (size, fraction) points of ``--sizes`` or ``--fractions``; [(None, None)]: not swept."""
+    from harness.run.subset import parse_count
+
+    sizes, fractions = options.get("size_axis"), options.get("fraction_axis")
+    if sizes and fractions:
+        raise HarnessError("--sizes and --fractions both give the data-volume axis; pass one of them")
+    if sizes and options.get("sizes"):
+        raise HarnessError("--sizes sweeps the intermediate size; drop --intermediate-size")
+    if fractions and options.get("fractions"):
+        raise HarnessError("--fractions sweeps the intermediate fraction; drop --intermediate-fraction")
+    if sizes:
+        return [(size, None) for size in parse_axis(sizes, lambda text: parse_count(text, f"--sizes '{text}'"))]
+    if fractions:
+        return [(None, fraction) for fraction in parse_axis(fractions, _fraction_point)]
+    return [(None, None)]
+
+
+def dropout_axis(registry, options: dict[str, Any], preset, config: list[str]) -> list[tuple[Any, float | None]]:
+    """(--modality-dropout value, swept P) per point of ``--dropout-p`` for one configuration: P
+    replaces the image probability of --modality-dropout (its text probability and mode stay)."""
+    from harness.run.modality import ModalityDropout
+
+    given = options.get("modality_dropout") or (preset.modality_dropout if preset else "")
+    points = parse_axis(options.get("dropout_axis"), _probability)
+    if None in points:
+        raise HarnessError("--dropout-p takes probabilities in [0, 1] ('full' is a size)")
+    if not points or not any(registry.task(name).spec.modality == "image_text" for name in config):
+        return [(given, None)]
+    base = ModalityDropout.parse(given)
+    return [(f"image={p:g},text={base.text:g},mode={base.mode}", p) for p in points]
 
 
 @dataclass
@@ -93,19 +169,32 @@ def plan_grid(registry, options: dict[str, Any], reporter=None,
                     else list(preset.intermediate if preset else []))
     seeds = parse_seeds(options.get("seeds")) or list(preset.seeds if preset and preset.seeds else [1])
     multi_task = bool(options.get("multi_task")) or bool(preset and preset.multi_task)
-    for value in options.get("fractions") or ():
-        task = value.rpartition("=")[0]
-        if task and task not in intermediate:
-            raise HarnessError(f"--intermediate-fraction names '{task}', which is not among the intermediate tasks")
+    for option, values in (("--intermediate-fraction", options.get("fractions")),
+                           ("--intermediate-size", options.get("sizes"))):
+        for value in values or ():
+            task = value.rpartition("=")[0]
+            if task and task not in intermediate:
+                raise HarnessError(f"{option} names '{task}', which is not among the intermediate tasks")
+    volumes = volume_axis(options)
     steps = []
     for seed in seeds:
         for config in grid_configs(intermediate, multi_task):
-            cell_options = {**options, "intermediate": ",".join(config), "seed": seed}
-            request = build_request(registry, cell_options)
-            request.fraction = {name: f for name, f in request.fraction.items() if name in config}
-            if len(config) < 2:
-                request.sampling = {}  # temperature and cap only matter for a multi-task model
-            steps.append(GridStep(config, seed, request, Pipeline(registry, request, reporter=reporter, log=log)))
+            for dropout, p in dropout_axis(registry, options, preset, config) if config else [(None, None)]:
+                for size, fraction in volumes if config else [(None, None)]:
+                    cell_options = {**options, "intermediate": ",".join(config), "seed": seed}
+                    if dropout is not None:
+                        cell_options["modality_dropout"] = dropout
+                    if size is not None:
+                        cell_options["sizes"] = (str(size),)
+                    if fraction is not None:
+                        cell_options["fractions"] = (str(fraction),)
+                    request = build_request(registry, cell_options)
+                    request.fraction = {name: f for name, f in request.fraction.items() if name in config}
+                    request.size = {name: n for name, n in request.size.items() if name in config}
+                    if len(config) < 2:
+                        request.sampling = {}  # temperature and cap only matter for a multi-task model
+                    steps.append(GridStep(config, seed, request, Pipeline(registry, request, reporter=reporter, log=log),
+                                          size=size, fraction=fraction, dropout_p=p))
     return steps
 
 
@@ -138,7 +227,8 @@ def grid_cells(steps: list[GridStep], options: dict[str, Any], preset: Any = Non
     registry_args = dict(options.get("registry_args") or {})
     registry_args.setdefault("data_dir", str(Path(options["data_dir"]).resolve()) if options.get("data_dir") else None)
     return [CellSpec.from_request(step.intermediate, step.seed, step.request, registry_args,
-                                  cell_resources(preset, options, step.intermediate)) for step in steps]
+                                  cell_resources(preset, options, step.intermediate), title=step.label)
+            for step in steps]
 
 
 def make_executor(name: str, options: dict[str, Any], registry, out: Path, reporter=None,
