@@ -353,8 +353,12 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hparams.warmup_ratio * optimizer_steps),
                                                 optimizer_steps)
     task_model, optimizer, scheduler = accelerator.prepare(task_model, optimizer, scheduler)
-    # shard the schedule when several processes train data-parallel
-    schedule = schedule.shard(accelerator.process_index, accelerator.num_processes)
+    # shard the schedule when several processes train data-parallel; each gets as many steps (the
+    # last round is filled from the continuing batch stream), or the gradient all-reduces would hang
+    if accelerator.num_processes > 1:
+        count = accelerator.num_processes
+        schedule = Schedule(schedule.lengths, schedule.batch_size, -(-schedule.total // count) * count,
+                            schedule.seed, schedule.weights).shard(accelerator.process_index, count)
     pad_id = model.tokenizer.pad_token_id or 0
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
@@ -426,7 +430,7 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
             stopping = update and _STOP["signal"] is not None
             if stopping or (update and step < len(schedule) and saver.due()):
                 saved = None
-                if saver.path is not None:
+                if saver.path is not None and accelerator.is_main_process:   # one writer of the state
                     saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
                                 "recent": recent, "running": running.item(), "pending": pending,
                                 "selection": selection.state() if selection else None,

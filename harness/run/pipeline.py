@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -38,9 +39,11 @@ from harness.spec.hparams import Hyperparams
 from harness.engine.modeling import LoadedModel, checkpoint_problem, encoder_ref, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
-from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
+from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
+                                     output_lock, read_records, write_jsonl_atomic)
+from harness.engine import distributed
 from harness.engine.training import Reporter, Stop, budget_steps, stop_on_signals
-from harness.run.leftovers import DAMAGED, find_leftovers, remove
+from harness.run.leftovers import DAMAGED, PARTIAL, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
@@ -62,9 +65,11 @@ def utc_now() -> str:
 
 
 def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name``, else cuda when available; under a multi-process launcher, each process's own GPU."""
+    device = torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", distributed.local_rank())
+    return device
 
 
 def check_eval_output(output: Any, plugin: str | None) -> None:
@@ -121,9 +126,23 @@ def _with_options(task, options: dict[str, Any] | None):
     return task
 
 
+class _NoWriter:
+    """What a process other than the main one writes records to: nothing."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Pipeline:
+    """``shard``: write the results to ``<output dir>/shards/<shard>.jsonl`` under that cell's lock
+    (``locks/<shard>.lock``, waited for when another runner holds it) instead of ``results.jsonl``
+    under the directory's lock, so runners of other cells (other jobs, other nodes) go on."""
+
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, shard: str | None = None):
         if request.overwrite not in OVERWRITE_MODES:
             raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
         self.registry, self.request = registry, request
@@ -133,6 +152,8 @@ class Pipeline:
         self.reporter.log = self.log
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
+        self.shard = safe_name(shard, "results shard") if shard is not None else None
+        self.main = True   # the process that locks and writes (run() asks the launcher)
         # resolve every name before any work: unknown names fail fast, nothing half-done
         self.targets = [_with_options(registry.task(name), request.task_options.get(name))
                         for name in request.targets]
@@ -337,10 +358,13 @@ class Pipeline:
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any],
               encoder: dict[str, Any] | None = None) -> None:
-        """Write the phase's checkpoint (heads plus the ``encoder`` reference, when given, instead of
-        the encoder); its mid-phase training state is no longer needed."""
-        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance}, encoder_ref=encoder)
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        """Write the phase's checkpoint (the main process; the others wait for it, then read it):
+        heads plus the ``encoder`` reference, when given, instead of the encoder; its mid-phase
+        training state is no longer needed."""
+        if self.main:
+            model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance}, encoder_ref=encoder)
+            shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        distributed.barrier()
 
     # -- checkpoint retention: --keep-checkpoints, head-only target checkpoints ----------------------
     def _head_only_reference(self, task, model: LoadedModel, start_dir: str | None) -> dict[str, Any] | None:
@@ -373,7 +397,7 @@ class Pipeline:
     def _discard(self, path: str | None, phase: str) -> None:
         """Remove a checkpoint that --keep-checkpoints does not keep (results are keyed by content, so
         a rerun still skips the finished cells; it retrains only for new ones)."""
-        if not path:
+        if not path or not self.main:   # the main process removes it (the others never write checkpoints)
             return
         directory = inside(self.out, Path(path))
         if LoadedModel.is_checkpoint(directory):
@@ -579,9 +603,15 @@ class Pipeline:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        results_file = self.out / SHARDS_DIR / f"{self.shard}.jsonl" if self.shard else self.out / RESULTS_FILE
+        self.summary = RunSummary(run_id=self.run_id, results_file=results_file)
+        # several processes on this run (accelerate launch, torchrun): the main one locks and writes
+        distributed.start(cpu=self.device.type == "cpu")
+        self.main = distributed.is_main()
+        lock = (contextlib.nullcontext() if not self.main else
+                cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out))
         try:
-            with output_lock(self.out), stop_on_signals():
+            with lock, stop_on_signals():
                 return self._run(self.summary)
         except KeyboardInterrupt as exc:
             raise self._interrupted(exc) from None
@@ -604,10 +634,13 @@ class Pipeline:
     def _run(self, summary: RunSummary) -> RunSummary:
         start = time.perf_counter()
         assert summary.results_file is not None   # set by run()
+        # other runners may share the directory (grid cells): then their temp files may be in use
+        shared = self.shard is not None or (self.out / LOCKS_DIR).is_dir()
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
-            if leftover.safe:
+            if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
-        previous = [r for r in read_records(summary.results_file, warn=lambda m: self.log(f"[warning] {m}"))
+        # the results file and every shard of the directory: a cell any runner finished is not redone
+        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
                     if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
@@ -627,7 +660,8 @@ class Pipeline:
         if summary.skipped:
             self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
         check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
-        writer = ResultsWriter(summary.results_file)
+        distributed.barrier()   # every process has read what is done before the main one writes
+        writer: Any = ResultsWriter(summary.results_file) if self.main else _NoWriter()
         try:
             computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
             if computing:
@@ -682,10 +716,14 @@ class Pipeline:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             # a target whose evaluation failed keeps its checkpoint until a rerun completes it
-            if self.request.keep_checkpoints != "all" and target["trained"] and len(summary.errors) == task_errors:
-                self._discard(target["path"], "target")
-        if self.request.keep_checkpoints == "none" and len(summary.errors) == errors:
-            self._discard(inter["path"], "intermediate")
+            if self.request.keep_checkpoints != "all" and target["trained"]:
+                distributed.barrier()   # every process is done with it before the main one removes it
+                if len(summary.errors) == task_errors:
+                    self._discard(target["path"], "target")
+        if self.request.keep_checkpoints == "none" and inter["path"]:
+            distributed.barrier()
+            if len(summary.errors) == errors:
+                self._discard(inter["path"], "intermediate")
 
     def _evaluate(self, model, task, language, split, key, inter, target, stats) -> dict[str, Any]:
         r = self.request
@@ -701,7 +739,7 @@ class Pipeline:
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
                                                                if isinstance(v, (int, float))))
-        if r.log_samples:
+        if r.log_samples and self.main:
             self._log_samples(task, language, split, examples, output)
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
@@ -756,6 +794,8 @@ class Pipeline:
 
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
+        if not self.main:
+            return   # records are written once, by the main process
         writer.write(record)
         for problem in self.plugins.result_written(record):
             self.log(f"[warning] harness_result_written of plugin {problem}")
