@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.commands import bench, clean, eval, export, grid, plugins, report, score, tasks
+from harness.commands import bench, clean, eval, export, grid, plugins, report, rescore, score, tasks
 from harness.commands.options import _DEBUG, console
 from harness.errors import HarnessError
 
@@ -44,8 +44,8 @@ def cli() -> None:
 
 
 for command in (eval.eval_command, tasks.tasks_command, plugins.plugins_command, score.score_command,
-                export.export_command, grid.grid_command, report.report_command, bench.bench_command,
-                clean.clean_command):
+                export.export_command, grid.grid_command, report.report_command, rescore.rescore_command,
+                bench.bench_command, clean.clean_command):
     cli.add_command(command)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from harness.errors import HarnessError
 from harness.results.report import config_label, latest_results
+from harness.results.samples import samples_file
 
 SOURCE_LANGUAGE = "en"
 
@@ -44,16 +45,6 @@ class GapRow:
 def dropout_of(record: dict[str, Any]) -> float | None:
     setting = (((record.get("train") or {}).get("intermediate") or {}).get("modality_dropout") or {})
     return float(setting["image"]) if "image" in setting else None
-
-
-def samples_file(record: dict[str, Any], language: str) -> Path | None:
-    """The ``--log-samples`` file of a result record's (configuration, task, split) in ``language``."""
-    names = "+".join(record.get("intermediate") or []) or "baseline"
-    key = ((record.get("checkpoints") or {}).get("intermediate") or {}).get("key")
-    root = Path(record.get("_source", "results.jsonl")).parent / "samples"
-    matches = sorted(root.glob(f"{names}-*/{record['task']}/{record['split']}-{language}.jsonl"))
-    exact = [m for m in matches if m.parent.parent.name == f"{names}-{key}"[:80]]
-    return (exact or matches or [None])[0]
 
 
 def _predictions(path: Path) -> dict[str, bool]:

@@ -95,6 +95,26 @@ class TaskMetrics:
                 self.warn(f"{exc}; guessing the metric of tasks not in tasks.yaml")
         return metric_for(self._registry, record, self.override)
 
+    def registered(self, record: dict[str, Any]) -> Metric | None:
+        """The registered metric that scored a record's task (for rescoring its samples), or None
+        (unknown task, or ``--metric`` shows a value other than that metric's primary one)."""
+        from harness.spec.config import load_task_config
+
+        if self._config is None:
+            self._config = load_task_config(tuple(self.env.tasks_files))
+        metric = _registered_metric(self._config, str(record.get("task")))
+        if metric is None:
+            if not self._registry_tried:
+                self._registry_tried = True
+                try:
+                    self._registry = self.env.registry()
+                except HarnessError as exc:
+                    self.warn(str(exc))
+            metric = _registered_metric(self._registry, str(record.get("task")))
+        if metric is None or (self.override and self.override != metric.primary):
+            return None
+        return metric
+
 
 # --------------------------------------------------------------------------------- reading
 def results_path(value: str | Path) -> Path:

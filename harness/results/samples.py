@@ -31,25 +31,28 @@ def config_names(record: dict[str, Any]) -> str:
     return "+".join(record.get("intermediate") or []) or "baseline"
 
 
-def samples_file(record: dict[str, Any], language: str | None = None) -> Path | None:
-    """The ``--log-samples`` file of a result record (in ``language``, default the record's own):
-    the record's ``samples`` field when it has one, else the pipeline's layout
-    ``OUT/samples/<configuration>-<key>/<task>/<split>-<language>.jsonl`` next to the results."""
+def samples_files(record: dict[str, Any], language: str | None = None) -> list[Path]:
+    """Candidate ``--log-samples`` files of a result record (in ``language``, default the record's
+    own), best first: the record's ``samples`` field when it has one, else the pipeline's layout
+    ``OUT/samples/<configuration>-<key>/<task>/<split>-<language>.jsonl`` next to the results, the
+    folder of the record's own intermediate checkpoint key first."""
     language = language or str(record.get("language"))
     source = Path(record.get("_source", "results.jsonl"))
+    found: list[Path] = []
     named = record.get("samples")
     if isinstance(named, str) and language == record.get("language"):
-        for base in (source.parent, source.parent.parent):
-            if (base / named).is_file():
-                return base / named
+        found += [base / named for base in (source.parent, source.parent.parent) if (base / named).is_file()]
     names = config_names(record)
     key = ((record.get("checkpoints") or {}).get("intermediate") or {}).get("key")
     for root in (source.parent / "samples", source.parent.parent / "samples"):
         matches = sorted(root.glob(f"{names}-*/{record.get('task')}/{record.get('split')}-{language}.jsonl"))
-        if matches:
-            exact = [m for m in matches if m.parent.parent.name == f"{names}-{key}"[:80]]
-            return (exact or matches)[0]
-    return None
+        found += sorted(matches, key=lambda m: m.parent.parent.name != f"{names}-{key}"[:80])
+    return list(dict.fromkeys(found))
+
+
+def samples_file(record: dict[str, Any], language: str | None = None) -> Path | None:
+    """The best candidate of :func:`samples_files`, or None."""
+    return next(iter(samples_files(record, language)), None)
 
 
 def read_samples(path: str | Path) -> list[dict[str, Any]]:
@@ -217,24 +220,24 @@ def align(reference: list[dict[str, Any]], other: list[dict[str, Any]], where: s
 
 def load_item_scores(record: dict[str, Any], metric: Metric, scale_factor: float | None = None,
                      warn: Callable[[str], None] | None = None) -> tuple[ItemScores, list[dict[str, Any]]] | None:
-    """The record's samples scored by ``metric``, or None (no samples, or samples that do not
-    reproduce the logged value: then ``warn`` says why). ``scale_factor`` maps the logged value of
-    ``metric.primary`` to 0-100 (default: from the metric's scale)."""
-    path = samples_file(record)
-    if path is None:
-        return None
-    rows = read_samples(path)
-    where = f"{path}"
-    try:
-        scores = ItemScores.from_rows(rows, metric, str(record.get("language")), where)
-    except HarnessError as exc:
-        if warn:
-            warn(str(exc))
-        return None
+    """The record's samples scored by ``metric``, or None (no samples, or none that reproduce the
+    logged value: then ``warn`` says why). Of several candidate files (runs of other seeds share a
+    folder name) the first that reproduces the logged value is taken. ``scale_factor`` maps the
+    logged value of ``metric.primary`` to 0-100 (default: from the metric's scale)."""
+    problems = []
     logged = (record.get("metrics") or {}).get(metric.primary)
-    problem = scores.check(logged, 100.0 / metric.scale if scale_factor is None else scale_factor)
-    if problem:
-        if warn:
-            warn(problem)
-        return None
-    return scores, rows
+    factor = 100.0 / metric.scale if scale_factor is None else scale_factor
+    for path in samples_files(record):
+        rows = read_samples(path)
+        try:
+            scores = ItemScores.from_rows(rows, metric, str(record.get("language")), str(path))
+        except HarnessError as exc:
+            problems.append(str(exc))
+            continue
+        problem = scores.check(logged, factor)
+        if problem is None:
+            return scores, rows
+        problems.append(problem)
+    if problems and warn:
+        warn(problems[0] + (f" (and {len(problems) - 1} other candidate file(s))" if len(problems) > 1 else ""))
+    return None

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: ``harness report`` must start fast
+    import numpy as np
 
 DEFAULT_REPS = 1000
 DEFAULT_LEVEL = 0.95
@@ -87,6 +88,8 @@ class Interval:
 
 
 def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    import numpy as np
+
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(np.asarray(replicates, dtype=float), [tail, 1.0 - tail])
     return float(low), float(high)
@@ -94,6 +97,8 @@ def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL) ->
 
 def resample_indices(rng: np.random.Generator, n: int, reps: int) -> np.ndarray:
     """``reps`` bootstrap resamples of ``n`` item positions (with replacement), shape (reps, n)."""
+    import numpy as np
+
     return rng.integers(0, n, size=(reps, n), dtype=np.int64) if n else np.zeros((reps, 0), dtype=np.int64)
 
 
@@ -114,6 +119,8 @@ def bootstrap_mean(blocks: Sequence[Block], reps: int = DEFAULT_REPS, seed: int 
                    level: float = DEFAULT_LEVEL) -> Interval:
     """Item bootstrap interval of a weighted mean of scores (weights sum to 1): each block's items
     are resampled with one index matrix shared by its parts."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     total = np.zeros(reps)
     point = 0.0
@@ -134,6 +141,8 @@ def paired_bootstrap(blocks: Sequence[PairedBlock], reps: int = DEFAULT_REPS, se
     """Paired item bootstrap of a weighted mean difference (configuration - baseline) on the same
     items: both sides of a pair see the same resample. The p-value is two-sided: twice the share of
     resampled differences on the far side of zero (at most 1)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     total = np.zeros(reps)
     point = 0.0
@@ -154,6 +163,8 @@ def paired_permutation(blocks: Sequence[PairedBlock], reps: int = DEFAULT_REPS, 
     """Two-sided p-value of a paired permutation (randomisation) test of a weighted mean difference:
     under the null hypothesis the two predictions of an item are exchangeable, so each (pair, item)
     is swapped with probability 1/2 and the metric recomputed; p = (1 + #|d*| >= |d|) / (reps + 1)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     total = np.zeros(reps)
     observed = 0.0
