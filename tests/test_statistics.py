@@ -135,7 +135,8 @@ def write_run(root: Path, cells: dict[tuple[tuple[str, ...], str, int], tuple[li
         (folder / f"test-{language}.jsonl").write_text("".join(
             json.dumps({"id": f"{language}-{i}", "input_hash": f"h{language}{i}", "prediction": p, "gold": g}) + "\n"
             for i, (g, p) in enumerate(zip(golds, preds))), encoding="utf-8")
-        records.append(_record(list(config), language, seed, scorer.score(golds, preds), task, metric))
+        records.append({**_record(list(config), language, seed, scorer.score(golds, preds), task, metric),
+                        "n_examples": len(golds)})
     (root / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return root
 
@@ -223,3 +224,32 @@ def test_report_without_samples_shows_the_seed_spread(tmp_path):
     per_seed = [mnli["seeds"][s] - v for s, v in
                 {r["intermediate"]: r for r in data["models"][0]["rows"]}["baseline"]["scores"]["xnli"]["seeds"].items()]
     assert mnli["delta_spread"]["std"] == pytest.approx(statistics.stdev(per_seed))
+
+
+def test_heatmap_has_a_stated_symmetric_range_marks_uncertain_cells_and_prints_n(tmp_path):
+    from harness.results.report import _nice_ceiling, build_report, cell_counts, delta_interval_of, plot_deltas
+    from harness.results.uncertainty import attach_intervals
+
+    rng = np.random.default_rng(5)
+    cells = _cells(rng, shift=0.0)
+    cells.update({(("qqp",), lang, seed): (g, [x if r < 0.9 else (x + 1) % 3 for x, r in zip(g, rng.random(len(g)))])
+                  for ((config, lang, seed), (g, _)) in list(cells.items()) if not config})
+    run = write_run(tmp_path / "run", cells)
+    from harness.results.report import load_records
+    report = build_report(load_records([run]))
+    attach_intervals(report, lambda record: get_metric("accuracy"), reps=300)
+    model = report.models[0]
+    noise, effect = model.scores["mnli"]["xnli"], model.scores["qqp"]["xnli"]
+    assert delta_interval_of(noise)[0] <= 0 <= delta_interval_of(noise)[1]          # hatched
+    assert delta_interval_of(effect)[0] > 0 and delta_interval_of(effect)[2] == "bootstrap"
+    assert cell_counts(model, "mnli", "xnli") == (2, 800)                        # 2 seeds, en+sw x 400
+    assert _nice_ceiling(3.2) == 5.0 and _nice_ceiling(12) == 20.0
+    png = plot_deltas(report, tmp_path / "heat.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # without samples the per-seed range decides; one seed and no samples: no interval at all
+    for path in (run / "samples").rglob("*.jsonl"):
+        path.unlink()
+    plain = build_report(load_records([run]))
+    assert delta_interval_of(plain.models[0].scores["mnli"]["xnli"])[2] == "seed range"
+    result = CliRunner().invoke(cli, ["report", str(run), "--plot", str(tmp_path / "h2.png"), "--heatmap-range", "5"])
+    assert result.exit_code == 0, result.output

@@ -19,6 +19,9 @@ from harness.results.report import (TaskMetrics, add_groups, build_report, error
 @click.option("--metric", default=None, help="Show this metric instead of each task's primary metric.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Write a heatmap of the differences to the baseline.")
+@click.option("--heatmap-range", type=click.FloatRange(min=0, min_open=True), default=None, metavar="POINTS",
+              help="Colour range of the heatmap, ± this many points (default: ±10, or the largest difference "
+                   "rounded up when larger).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--bench", is_flag=True, help="Read `harness bench` records instead: latency, A/B verdicts, "
                                              "per-language cost, variants (--plot: latency vs length and more).")
@@ -39,7 +42,7 @@ from harness.results.report import (TaskMetrics, add_groups, build_report, error
 @common_options
 def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, metric: str | None,
                    plot: str | None, split: str, bench: bool, gap: bool, by_group: bool, groups_file: str | None,
-                   pretraining: str, reps: int, ci_level: float, scaling: bool) -> None:
+                   pretraining: str, reps: int, ci_level: float, scaling: bool, heatmap_range: float | None) -> None:
     """Tables of one or more results files (or output directories): per target, the baseline, the
     score after each intermediate configuration and the difference (mean over languages and seeds),
     each difference with its uncertainty (a paired item-bootstrap interval when the samples were
@@ -99,5 +102,5 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
     if by_group and groups is not None and fmt != "json":
         console.print(groups.describe(), markup=False, highlight=False, soft_wrap=True)
     if plot:
-        written = plot_deltas(report, plot)
+        written = plot_deltas(report, plot, heatmap_range)
         console.print(f"plot: {written}", highlight=False)

@@ -710,38 +710,81 @@ def report_dict(report: Report, by_language: bool = False, by_group: bool = Fals
             "models": models, "errors": report.errors, "notes": report.notes}
 
 
-def plot_deltas(report: Report, path: str | Path) -> Path:
+#: the heatmap's colour range in points when no larger difference needs more (a stated, fixed scale:
+#: a small difference stays pale instead of taking the full colour of the largest one)
+HEATMAP_RANGE = 10.0
+
+
+def _nice_ceiling(value: float) -> float:
+    for power in range(-1, 4):
+        for step in (1.0, 2.0, 5.0):
+            if step * 10 ** power >= value:
+                return step * 10 ** power
+    return value
+
+
+def delta_interval_of(score: Score) -> tuple[float, float, str] | None:
+    """The interval a heatmap cell is judged by: the paired item-bootstrap interval, else the range
+    of the per-seed differences; None with a single seed and no samples."""
+    if score.delta_interval is not None:
+        return score.delta_interval.low, score.delta_interval.high, "bootstrap"
+    spread = score.delta_spread
+    if spread is not None and spread.n > 1:
+        return spread.low, spread.high, "seed range"
+    return None
+
+
+def cell_counts(model: ModelReport, config: str, target: str | None) -> tuple[int, int]:
+    """(seeds, test examples per seed summed over languages and targets) behind a cell."""
+    seeds = {s for (c, t, s, _) in model.cells if c == config and (target is None or t == target)}
+    if not seeds:
+        return 0, 0
+    first = min(seeds)
+    examples = sum(int(r.get("n_examples") or 0) for (c, t, s, _), r in model.cells.items()
+                   if c == config and s == first and (target is None or t == target))
+    return len(seeds), examples
+
+
+def plot_deltas(report: Report, path: str | Path, value_range: float | None = None) -> Path:
     """Heatmap of the differences to the baseline: configurations (rows) x targets + average
-    (columns), one panel per model, diverging colours centred on zero, values in the cells."""
+    (columns), one panel per model. The diverging colour scale is symmetric around zero with a
+    stated range (``value_range``, default the larger of ±10 points and the largest difference
+    rounded up), hatched cells are those whose interval includes zero (paired item bootstrap, or
+    the per-seed range without samples; '?' when there is no interval), and each cell prints n:
+    seeds and test examples per seed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     panels = [m for m in report.models if BASELINE in m.scores and any(c != BASELINE for c in m.configs)]
     if not panels:
         raise HarnessError("nothing to plot: the heatmap needs baseline results and at least one "
                            "intermediate configuration of the same model")
     shapes = [(len([c for c in m.configs if c != BASELINE]), len(m.targets) + 1) for m in panels]
-    width = max(6.0, 1.3 * max(cols for _, cols in shapes) + 3.5)
-    heights = [max(2.2, 0.6 * rows + 1.9) for rows, _ in shapes]
+    width = max(8.0, 1.6 * max(cols for _, cols in shapes) + 3.5)
+    heights = [max(3.0, 0.85 * rows + 2.6) for rows, _ in shapes]
     fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, model in zip(axes[:, 0], panels):
         configs = [c for c in model.configs if c != BASELINE]
         columns = [*model.targets, AVERAGE]
         data = np.full((len(configs), len(columns)), np.nan)
+        cells: dict[tuple[int, int], Score] = {}
         for i, config in enumerate(configs):
             row = model.scores.get(config, {})
             for j, target in enumerate(model.targets):
                 if target in row and row[target].delta is not None:
                     data[i, j] = row[target].delta
+                    cells[(i, j)] = row[target]
             average = model.averages.get(config)
             if average is not None and average.delta is not None:
                 data[i, -1] = average.delta
+                cells[(i, len(columns) - 1)] = average
         finite = data[np.isfinite(data)]
-        bound = float(np.max(np.abs(finite))) if finite.size else 1.0
-        bound = bound if bound > 0 else 1.0
+        largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+        bound = value_range if value_range else max(HEATMAP_RANGE, _nice_ceiling(largest))
         image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
         base = model.scores[BASELINE]
         base_avg = model.averages.get(BASELINE)
@@ -753,19 +796,31 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
         ax.set_ylabel("intermediate task(s)")
         ax.axvline(len(columns) - 1.5, color="black", linewidth=1.2)
         metrics = "/".join(sorted(set(model.metrics.values())))
-        ax.set_title(f"Δ vs. baseline: {model.model}\n({report.split} split, {metrics}, 0-100, "
-                     f"mean over languages and seeds)", fontsize=10)
-        for i in range(len(configs)):
+        kinds = {k for score in cells.values() if (iv := delta_interval_of(score)) for k in [iv[2]]}
+        judged = " or ".join(sorted({"95% paired item bootstrap" if k == "bootstrap" else "per-seed range"
+                                     for k in kinds})) or "no interval"
+        ax.set_title(f"Δ vs. baseline: {model.model}\n({report.split} split, {metrics}, 0-100, mean over languages and "
+                     f"seeds)\nhatched: the interval ({judged}) includes 0; ?: no interval", fontsize=9)
+        for i, config in enumerate(configs):
             for j in range(len(columns)):
                 value = data[i, j]
-                if np.isfinite(value):
-                    colour = "white" if abs(value) > 0.6 * bound else "black"
-                    ax.text(j, i, f"{value:+.1f}", ha="center", va="center", color=colour, fontsize=10,
-                            fontweight="bold" if j == len(columns) - 1 else "normal")
-                else:
+                if not np.isfinite(value):
                     ax.text(j, i, "n/a", ha="center", va="center", color="grey", fontsize=8)
-        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-        colorbar.set_label("Δ vs. baseline (points)")
+                    continue
+                interval = delta_interval_of(cells[(i, j)])
+                uncertain = interval is None or interval[0] <= 0.0 <= interval[1]
+                if interval is not None and uncertain:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="grey",
+                                           linewidth=0))
+                seeds, examples = cell_counts(model, config, None if j == len(columns) - 1 else columns[j])
+                colour = "white" if abs(value) > 0.6 * bound else "black"
+                mark = "?" if interval is None else ""
+                ax.text(j, i - 0.12, f"{value:+.1f}{mark}", ha="center", va="center", color=colour, fontsize=10,
+                        fontweight="bold" if j == len(columns) - 1 else "normal")
+                ax.text(j, i + 0.22, f"n={seeds} seed{'s' if seeds != 1 else ''}, {examples:,} ex.", ha="center",
+                        va="center", color=colour, fontsize=7)
+        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, extend="both" if largest > bound else "neither")
+        colorbar.set_label(f"Δ (points), range ±{bound:g}")
     return save_figure(fig, path)
 
 
