@@ -368,11 +368,11 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
         for target, score in scores.get(config, {}).items():
             if target in base:
                 score.delta_spread = paired_seed_spread(score.seeds, base[target].seeds)
-        for target, per_lang in by_language.items():
-            for language, score in per_lang.get(config, {}).items():
-                base_lang = by_language[target].get(BASELINE, {}).get(language)
-                if base_lang is not None:
-                    score.delta_spread = paired_seed_spread(score.seeds, base_lang.seeds)
+        for target_langs in by_language.values():
+            for language, lang_score in target_langs.get(config, {}).items():
+                base_score = target_langs.get(BASELINE, {}).get(language)
+                if base_score is not None:
+                    lang_score.delta_spread = paired_seed_spread(lang_score.seeds, base_score.seeds)
         if config in averages and averages[config].delta is not None:
             row, shared = scores.get(config, {}), [t for t in targets if t in scores.get(config, {}) and t in base]
             common = set.intersection(*(set(row[t].seeds) & set(base[t].seeds) for t in shared)) if shared else set()
@@ -638,6 +638,11 @@ def _rounded(value: float | None) -> Any:
     return "" if value is None else round(value, 4)
 
 
+def _ci_method(score: Score) -> str:
+    interval = score.delta_interval or score.interval
+    return interval.method if interval is not None else ("seed spread" if score.seeds else "")
+
+
 def render_csv(report: Report, by_language: bool = False, by_group: bool = False) -> str:
     """Long format: one row per (model, configuration, target, language); language 'avg' is the
     mean over languages, 'group:NAME' a language group's, target 'avg' the row's average column."""
@@ -657,8 +662,7 @@ def render_csv(report: Report, by_language: bool = False, by_group: bool = False
                          "p_permutation": _rounded(score.delta_interval.p_permutation if score.delta_interval else None),
                          "ci_low": _rounded(score.interval.low if score.interval else None),
                          "ci_high": _rounded(score.interval.high if score.interval else None),
-                         "ci_method": (score.delta_interval or score.interval).method
-                         if (score.delta_interval or score.interval) else ("seed spread" if score.seeds else "")})
+                         "ci_method": _ci_method(score)})
 
     for model in report.models:
         for config in model.configs:

@@ -170,8 +170,8 @@ def _fill(s: Series, bucket: dict[tuple[int, int, str], tuple[float, dict[str, A
         if len(positive) >= 2 and all(p.replicates is not None for p in positive) or len(positive) >= 3:
             n_arr = np.array([p.n for p in positive], dtype=float)
             y = np.array([p.mean for p in positive])
-            reps_matrix = (np.stack([p.replicates for p in positive], axis=1)
-                           if all(p.replicates is not None for p in positive) else None)
+            columns = [p.replicates for p in positive if p.replicates is not None]
+            reps_matrix = np.stack(columns, axis=1) if len(columns) == len(positive) else None
             fits = [fit_loglinear(n_arr, y, reps_matrix, level)]
             if len(positive) >= 3:
                 error = 100.0 - y if s.higher_is_better else y
@@ -193,7 +193,7 @@ def _fill(s: Series, bucket: dict[tuple[int, int, str], tuple[float, dict[str, A
         for group in s.points:
             if group == f"{ENGLISH} (source)":
                 continue
-            gaps = []
+            gaps: list[tuple[int, float, float | None, float | None]] = []
             for p in s.points[group]:
                 e = by_n.get(p.n)
                 if e is None:
@@ -248,7 +248,7 @@ def point_rows(scaling: Scaling) -> tuple[list[str], list[list[str]]]:
         for group, points in s.points.items():
             base = s.baseline(group)
             for p in points:
-                score = _fmt_ci(p.mean, (p.low, p.high) if p.low is not None else None, 1)
+                score = _fmt_ci(p.mean, (p.low, p.high) if p.low is not None and p.high is not None else None, 1)
                 gain = ""
                 if base is not None and p.n > 0:
                     interval = None

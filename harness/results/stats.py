@@ -32,7 +32,7 @@ class Resamplable(Protocol):
     def replicates(self, indices: np.ndarray) -> np.ndarray:
         """The metric on each row of ``indices`` (shape (reps, n), item positions) -> shape (reps,)."""
 
-    def swapped_difference(self, other: "Resamplable", swap: np.ndarray) -> np.ndarray:
+    def swapped_difference(self, other: Any, swap: np.ndarray) -> np.ndarray:
         """self - other on the same items after exchanging the two predictions of the items where
         ``swap`` (shape (reps, n), bool) is true -> shape (reps,)."""
 

@@ -74,10 +74,10 @@ def score_interval(samples: CellSamples, score: Score, config: str, target: str,
     parts = _parts(score, config, target, languages, samples.model)
     if not parts:
         return None
-    blocks = []
+    blocks: list[list[tuple[ItemScores, float]]] = []
     for lang, seeds in parts.items():
         reference = (config, target, seeds[0][0], lang)
-        block = []
+        block: list[tuple[ItemScores, float]] = []
         for s, weight in seeds:
             scored = samples.aligned((config, target, s, lang), reference)
             if scored is None:
