@@ -85,3 +85,16 @@ def test_data_size_reads_the_data_volume_fields():
     assert data_size({"intermediate": ["a"], "data": {"size": {"a": 100}}}) == 100
     assert data_size({"intermediate": ["a"], "data": {"size": {"a": None}}}) is None
     assert data_size({"intermediate": ["a"], "data": {}}) is None
+
+
+def test_sizes_are_separate_configurations_in_the_main_report(tmp_path):
+    from harness.results.report import config_label
+
+    assert config_label(_record("de", 1, 16, 0.5)) == "mnli (N=16)"
+    assert config_label(_record("de", 1, 0, 0.5)) == "baseline"
+    records = [_record("de", seed, n, 0.5 + n / 1000 + seed / 100) for seed in (1, 2) for n in (0, 16, 64)]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    data = json.loads(CliRunner().invoke(cli, ["report", str(tmp_path), "--format", "json"]).stdout)
+    rows = {row["intermediate"]: row for row in data["models"][0]["rows"]}
+    assert list(rows) == ["baseline", "mnli (N=16)", "mnli (N=64)"]
+    assert rows["mnli (N=64)"]["scores"]["xnli"]["delta"] == pytest.approx(6.4)

@@ -80,7 +80,8 @@ def test_packaged_language_facts_and_group_rules():
     assert groups("yo") == "unseen" and groups("qu") == "unseen"       # not in XLM-R's CC-100
     assert LanguageGroups(pretraining="mbert")("yo") == "low"         # mBERT saw Yoruba's Wikipedia
     assert groups("xx") == "other"
-    assert groups.order({"other", "low", "high", "mine"}) == ["high", "low", "mine", "other"]
+    assert groups.order({"other", "low", "high", "mine", "en (source)"}) == ["high", "low", "mine", "other", "en (source)"]
+    assert groups.transfer_group("en") == "en (source)" and groups.transfer_group("de") == "high"
 
 
 def test_groups_file_overrides_and_errors_name_file_row_field(tmp_path):
@@ -199,7 +200,7 @@ def test_report_prints_paired_intervals_from_samples_and_groups(tmp_path):
     assert rows["baseline"]["scores"]["xnli"]["ci"]["low"] < rows["baseline"]["scores"]["xnli"]["mean"]
     assert "delta_ci" in rows["mnli"]["average"]
     groups = data["models"][0]["by_group"]["xnli"]
-    assert set(groups["mnli"]) == {"high", "low"} and groups["mnli"]["low"]["languages"] == ["sw"]
+    assert set(groups["mnli"]) == {"en (source)", "low"} and groups["mnli"]["low"]["languages"] == ["sw"]
     assert groups["mnli"]["low"]["delta_ci"]["n_items"] == 400
     table = runner.invoke(cli, ["report", str(run), "--by-group", "--format", "md"])
     assert table.exit_code == 0, table.output

@@ -83,7 +83,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
         return
     report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
     if groups is not None:
-        add_groups(report, groups, groups.order)
+        add_groups(report, groups.transfer_group, groups.order)
     if reps:
         attach_intervals(report, resolver.registered, reps=reps, level=ci_level,
                          warn=lambda m: console.print(f"warning: {m}; seed spread shown", style="yellow",

@@ -10,7 +10,8 @@ class). The groups follow from them by these rules, applied in order:
 3. ``mid``: Joshi class 3 (the "rising stars");
 4. ``low``: Joshi class 0-2.
 
-A language missing from the file is in no group (reported as ``other``). A user groups file
+A language missing from the file is in no group (reported as ``other``); English, the language every
+target is trained in, is shown on its own (``en (source)``) rather than averaged into ``high``. A user groups file
 (``--groups FILE``) overrides the rules for the languages it names: a CSV with the columns
 ``language,group`` or a YAML mapping (``language: group``, or ``group: [languages]``).
 """
@@ -27,6 +28,9 @@ from harness.errors import DataError, HarnessError
 
 GROUPS = ("high", "mid", "low", "unseen")
 OTHER = "other"
+#: the training language of every target (X-STILTs): shown on its own, not averaged into a group
+SOURCE_LANGUAGE = "en"
+SOURCE = f"{SOURCE_LANGUAGE} (source)"
 PRETRAINING = ("xlmr", "mbert")
 _COLUMNS = ("code", "name", "xlmr", "mbert", "cc100_gib", "joshi_class")
 _BOOL = {"yes": True, "no": False}
@@ -180,10 +184,14 @@ class LanguageGroups:
         fact = self.facts.get(language)
         return fact.group(self.pretraining) if fact is not None else OTHER
 
+    def transfer_group(self, language: str) -> str:
+        """The group of a zero-shot target language; the source language (English) is its own."""
+        return SOURCE if language == SOURCE_LANGUAGE else self(language)
+
     def order(self, groups: set[str] | list[str]) -> list[str]:
-        """The groups in reading order: high, mid, low, unseen, then the user's own, then other."""
+        """The groups in reading order: high, mid, low, unseen, the user's own, other, the source."""
         rank = {g: i for i, g in enumerate(GROUPS)}
-        return sorted(set(groups), key=lambda g: (g == OTHER, rank.get(g, len(GROUPS)), g))
+        return sorted(set(groups), key=lambda g: (g == SOURCE, g == OTHER, rank.get(g, len(GROUPS)), g))
 
     def describe(self) -> str:
         rule = (f"groups: unseen = not in {'XLM-R (CC-100)' if self.pretraining == 'xlmr' else 'mBERT'} pretraining; "

@@ -20,13 +20,10 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.results.fits import Fit, fit_loglinear, fit_power_law, loglinear
-from harness.results.languages import LanguageGroups
+from harness.results.languages import SOURCE, LanguageGroups
 from harness.results.report import latest_results, save_figure
 from harness.results.samples import load_item_scores
 from harness.results.stats import percentile_interval, resample_indices
-
-ENGLISH = "en"
-
 
 def data_size(record: dict[str, Any]) -> int | None:
     """N of a result: 0 for the baseline, else the unique intermediate examples (or the requested
@@ -135,11 +132,8 @@ def _fill(s: Series, bucket: dict[tuple[int, int, str], tuple[float, dict[str, A
     languages = sorted({lang for _, _, lang in bucket})
     by_group: dict[str, list[str]] = {}
     for lang in languages:
-        by_group.setdefault(groups(lang), []).append(lang)
-    if ENGLISH in languages:
-        by_group.setdefault(f"{ENGLISH} (source)", [ENGLISH])
-    s.languages = {g: by_group[g] for g in [*groups.order(set(by_group) - {f"{ENGLISH} (source)"}), f"{ENGLISH} (source)"]
-                   if g in by_group}
+        by_group.setdefault(groups.transfer_group(lang), []).append(lang)
+    s.languages = {g: by_group[g] for g in groups.order(set(by_group))}
     sizes = sorted({n for n, _, _ in bucket})
     registered = getattr(resolver, "registered", None)
     scored: dict[tuple[int, int, str], Any] = {}
@@ -187,11 +181,11 @@ def _fill(s: Series, bucket: dict[tuple[int, int, str], tuple[float, dict[str, A
         if len(per_n) >= 2:
             _, b = loglinear(np.array(list(per_n), dtype=float), np.array(list(per_n.values())))
             s.slopes[lang] = float(b[0])
-    english = s.points.get(f"{ENGLISH} (source)")
+    english = s.points.get(SOURCE)
     if english:
         by_n = {p.n: p for p in english}
         for group in s.points:
-            if group == f"{ENGLISH} (source)":
+            if group == SOURCE:
                 continue
             gaps: list[tuple[int, float, float | None, float | None]] = []
             for p in s.points[group]:
