@@ -142,8 +142,7 @@ def load_records(paths: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def config_label(record: dict[str, Any]) -> str:
-    """'+'.join(intermediate) or 'baseline', plus a non-default intermediate fraction, size (N), data
-    seed or sampling."""
+    """'+'.join(intermediate) or 'baseline', plus a non-default intermediate fraction, size or sampling."""
     names = list(record.get("intermediate") or [])
     label = "+".join(names) or BASELINE
     if not names:
@@ -158,14 +157,14 @@ def config_label(record: dict[str, Any]) -> str:
         else:
             extras.append("fraction " + ",".join(f"{k}={v:g}" for k, v in fractions.items()))
     sizes = {k: v for k, v in (data.get("size") or {}).items() if k in names and v is not None}
-    if sizes:   # the data-volume axis (grid --sizes): one configuration per size
+    if sizes:   # the data-volume axis (run/subset.py); a subset's data seed and budget tell it apart too
         values = set(sizes.values())
-        if len(values) == 1 and len(sizes) == len(names):
-            extras.append(f"N={values.pop()}")
-        else:
-            extras.append("N " + ",".join(f"{k}={v}" for k, v in sizes.items()))
-    if data.get("data_seed"):
+        extras.append(f"N={values.pop()}" if len(values) == 1 and len(sizes) == len(names)
+                      else "N " + ",".join(f"{k}={v}" for k, v in sizes.items()))
+    if (sizes or fractions) and data.get("data_seed"):
         extras.append(f"data seed {data['data_seed']}")
+    if (sizes or fractions) and (data.get("budget") or {}).get("mode") == "steps":
+        extras.append("equal steps")
     dropout = ((record.get("train") or {}).get("intermediate") or {}).get("modality_dropout") or {}
     if dropout.get("image") or dropout.get("text"):  # image-text intermediate training (results/gap.py)
         extras.append(f"dropout image={dropout['image']:g},text={dropout['text']:g},{dropout.get('mode', 'remove')}")
