@@ -63,12 +63,13 @@ def test_report_scaling_writes_the_figure_and_the_table(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     png = tmp_path / "scaling.png"
     runner = CliRunner()
-    result = runner.invoke(cli, ["report", str(tmp_path), "--scaling", "--plot", str(png)])
+    result = runner.invoke(cli, ["report", str(tmp_path), "--scaling", "--plot", str(png), "--bootstrap", "200"])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 30_000
     assert "fitted scaling laws" in result.stdout and "E + A N^-alpha" in result.stdout
     assert "seed bootstrap" in result.stdout and "1 result(s) do not record" in result.stderr + result.stdout
-    data = json.loads(runner.invoke(cli, ["report", str(tmp_path), "--scaling", "--format", "json"]).stdout)
+    data = json.loads(runner.invoke(cli, ["report", str(tmp_path), "--scaling", "--format", "json",
+                                          "--bootstrap", "200"]).stdout)
     (series,) = data["series"]
     assert set(series["points"]) == {"high", "low", "unseen", "en (source)"}
     high = {p["n"]: p for p in series["points"]["high"]}
