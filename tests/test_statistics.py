@@ -254,3 +254,17 @@ def test_heatmap_has_a_stated_symmetric_range_marks_uncertain_cells_and_prints_n
     assert delta_interval_of(plain.models[0].scores["mnli"]["xnli"])[2] == "seed range"
     result = CliRunner().invoke(cli, ["report", str(run), "--plot", str(tmp_path / "h2.png"), "--heatmap-range", "5"])
     assert result.exit_code == 0, result.output
+
+
+def test_gap_report_gives_the_spread_of_the_per_seed_gap(tmp_path):
+    from harness.results.gap import build_gap
+    from harness.results.report import load_records, metric_for
+
+    records = [_record([], lang, seed, {"accuracy": value})
+               for (lang, seed, value) in (("en", 1, 0.8), ("sw", 1, 0.5), ("en", 2, 0.9), ("sw", 2, 0.5))]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (row,) = build_gap(load_records([tmp_path]), lambda record: metric_for(None, record))
+    assert row.per_seed == {1: pytest.approx(30.0), 2: pytest.approx(40.0)}
+    assert row.gap == pytest.approx(35.0) and row.spread.std == pytest.approx(statistics.stdev([30, 40]))
+    result = CliRunner().invoke(cli, ["report", str(tmp_path), "--gap"])
+    assert result.exit_code == 0 and "+35.0 ±7.1 sd" in result.stdout
