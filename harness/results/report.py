@@ -557,7 +557,7 @@ def group_rows(model: ModelReport, target: str) -> tuple[list[str], list[list[st
             rows.append([config, *(fmt_score(cells.get(g)) for g in groups)])
     languages = {g: sorted({lang for per_group in per_config.values() if g in per_group
                             for lang in per_group[g].languages}) for g in groups}
-    header = ["intermediate", *(f"{g} ({','.join(languages[g])})" for g in groups)]
+    header = ["intermediate", *(g if g.endswith(")") else f"{g} ({','.join(languages[g])})" for g in groups)]
     return header, rows
 
 
