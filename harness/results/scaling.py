@@ -328,8 +328,8 @@ def plot_scaling(scaling: Scaling, path: str | Path) -> Path:
         positive_n = sorted({p.n for points in s.points.values() for p in points if p.n > 0})
         for index, (group, points) in enumerate(s.points.items()):
             colour = colours[index % len(colours)]
-            label = f"{group} ({','.join(s.languages[group])})" if len(s.languages[group]) <= 6 else \
-                f"{group} ({len(s.languages[group])} languages)"
+            label = group if group == SOURCE else f"{group} ({','.join(s.languages[group])})" \
+                if len(s.languages[group]) <= 6 else f"{group} ({len(s.languages[group])} languages)"
             positive = [p for p in points if p.n > 0]
             xs = [p.n for p in positive]
             score_ax.plot(xs, [p.mean for p in positive], marker="o", color=colour, label=label)
@@ -379,9 +379,10 @@ def plot_scaling(scaling: Scaling, path: str | Path) -> Path:
 
 def _slope_heatmap(ax, scaling: Scaling, figure) -> None:
     columns = [f"{s.intermediate}→{s.target}" for s in scaling.series]
-    languages = scaling.groups.order({scaling.groups(lang) for s in scaling.series for lang in s.slopes})
+    group_of = scaling.groups.transfer_group
+    languages = scaling.groups.order({group_of(lang) for s in scaling.series for lang in s.slopes})
     ordered = [lang for g in languages for lang in sorted({la for s in scaling.series for la in s.slopes
-                                                           if scaling.groups(la) == g})]
+                                                           if group_of(la) == g})]
     if not ordered:
         ax.text(0.5, 0.5, "slopes need two sizes N > 0 per language", ha="center", va="center")
         ax.axis("off")
@@ -394,7 +395,8 @@ def _slope_heatmap(ax, scaling: Scaling, figure) -> None:
     bound = float(np.nanmax(np.abs(data))) or 1.0
     image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
     ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(ordered)), [f"{lang} ({scaling.groups(lang)})" for lang in ordered], fontsize=8)
+    ax.set_yticks(range(len(ordered)), [lang if group_of(lang) == SOURCE else f"{lang} ({group_of(lang)})"
+                                        for lang in ordered], fontsize=8)
     for i in range(len(ordered)):
         for j in range(len(columns)):
             if np.isfinite(data[i, j]):
