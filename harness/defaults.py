@@ -43,9 +43,9 @@ def harness_load_model(model, device, revision):
 
 
 @hookimpl(trylast=True)
-def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state):
+def harness_intermediate_train(model, tasks, examples, hparams, sampling, seed, log, state, steps):
     from harness.engine.training import train_model
-    return train_model(model, tasks, examples, hparams, seed, sampling, log, **(state or {}))
+    return train_model(model, tasks, examples, hparams, seed, sampling, log, **(state or {}), steps=steps)
 
 
 @hookimpl(trylast=True)

@@ -1,7 +1,8 @@
 """Every hook of the harness, grouped by lifecycle. Read this file to understand the whole run.
 
     registration:  harness_register_formats, harness_register_metrics, harness_register_tasks,
-                   harness_register_models, harness_register_commands
+                   harness_register_models, harness_register_commands, harness_register_suites,
+                   harness_register_aliases
     phase 0 data:   harness_load_rows
     phase 1 model:  harness_load_model
     phase 2:        harness_intermediate_train   (0..n English tasks, optionally multi-task)
@@ -27,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.engine.modeling import LoadedModel
     from harness.engine.training import Reporter
     from harness.formats.base import EvalOutput
-    from harness.metrics.registry import Metric
+    from harness.metrics.metric import Metric
     from harness.spec.hparams import Hyperparams
+    from harness.spec.suites import Suite
     from harness.spec.tasks import Task
 
     Row = tuple[str, int, dict[str, Any]]
@@ -94,6 +96,28 @@ def harness_register_commands(cli: "click.Group") -> None:
     """
 
 
+@hookspec
+def harness_register_suites(register: Callable[["Suite"], Any]) -> None:
+    """Declare benchmark suites: named groups of tasks that a leaderboard averages (``harness report
+    --suite``). Called when a command needs them (``report``), for every plugin.
+
+    ``register(suite)`` takes a :class:`harness.spec.suites.Suite`: its name, its column groups
+    (group name -> task names, in display order) and a description. Returns nothing.
+    """
+
+
+@hookspec
+def harness_register_aliases(register: Callable[[str, str], Any]) -> None:
+    """Declare public names that moved, so that old imports keep working with a DeprecationWarning
+    naming the new home (see :mod:`harness.aliases`). Called on the first access of a name that a
+    module of the core no longer has.
+
+    ``register(old, new)``: ``old`` a dotted name (``harness.metrics.some_scorer``) or a module that
+    moved as a whole (``harness.some_module``); ``new`` is ``"module:attribute"`` or, for a module, the
+    new module's path. Returns nothing.
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # Phase 0: data.
 # --------------------------------------------------------------------------------------------
@@ -134,7 +158,7 @@ def harness_load_model(model: str, device: "torch.device", revision: str | None)
 @hookspec(firstresult=True)
 def harness_intermediate_train(model: "LoadedModel", tasks: "list[Task]", examples: dict[str, list[dict[str, Any]]],
                                hparams: "Hyperparams", sampling: dict[str, Any], seed: int, log: "Reporter",
-                               state: dict[str, Any]) -> dict[str, Any] | None:
+                               state: dict[str, Any], steps: int | None) -> dict[str, Any] | None:
     """Train ``model.encoder`` on one or several English intermediate tasks, in place.
 
     Called at most once per distinct intermediate configuration (the result is saved and reused
@@ -145,6 +169,8 @@ def harness_intermediate_train(model: "LoadedModel", tasks: "list[Task]", exampl
     (progress sink: ``start(description, total)``, ``advance(steps, **fields)``, ``finish()``),
     ``state`` a dict (``state_dir``, ``save_every_s``) telling where to save and find mid-phase
     training state, so that a killed run resumes inside the phase (ignore it to restart phases).
+    ``steps`` is None (train ``hparams.epochs`` epochs) or, under ``--budget steps``, the exact
+    number of training steps (batches) whatever the data size (small subsets repeat their data).
     Must return a dict of training statistics (steps, seconds, final loss, examples/s).
     First non-None result wins; the built-in trains one head per task with AdamW via accelerate.
     """
@@ -186,8 +212,8 @@ def harness_evaluate(model: "LoadedModel", task: "Task", language: str, split: s
     Called once per language and split of every target, after target training. ``examples`` are
     the validated examples of that split, ``hparams`` the target's Hyperparams (``max_length``,
     ``eval_batch_size``, ``eval_token_budget``), ``context`` a dict of extra inputs some formats
-    need: ``split``; ``load(split)`` returns another split's examples (BUCC tunes its threshold on
-    dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
+    need: ``split``; ``load(split)`` returns another split's examples (bitext mining tunes its threshold
+    on dev); ``source`` (the ``--data`` choice), ``model_key`` (content key of the evaluated model),
     ``cache_dir`` (where work shared by the languages of that model may be kept: the dual-encoder
     candidate shards) and ``log``.
     First non-None result wins; the built-in delegates to the task's format.

@@ -50,6 +50,10 @@ class BUCC(Task):
         return [f"{row['source_id']}\t{row['target_id']}" for _, _, row in self.local_rows(split, language)
                 if row["side"] == "gold"]
 
+    def export_golds(self, split, language):
+        """The labels of a submission: the gold pairs, which the logs (predicted pairs) lack."""
+        return self.gold_pairs(split, language)
+
     def hub_rows(self, split, language):
         raise DataError("BUCC 2018 is not on the hub in a form that can be mined (google/xtreme's "
                         "bucc18 configs only hold the gold pairs): download the sample and training "

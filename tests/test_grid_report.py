@@ -76,8 +76,11 @@ def test_grid_trains_each_intermediate_once_and_reports(reference_grid, tiny_mod
     runner = CliRunner()
     md = runner.invoke(cli, ["report", str(out), "--format", "md"])
     assert md.exit_code == 0, md.output
-    lines = [line for line in md.stdout.splitlines() if line.startswith("| ")]
+    tables = md.stdout.split("\n\n")   # the main table, then the suite's group table (report --suite)
+    lines = [line for line in next(t for t in tables if "| intermediate |" in t).splitlines() if line.startswith("| ")]
     assert lines[0].split("|")[1:-1] == [" intermediate ", " xnli ", " pawsx ", " avg "]
+    # auto: the suite covering most targets (pawsx is XTREME's, not XTREME-R's)
+    assert "xtreme groups" in md.stdout and "tasks averaged: 2/9" in md.stdout
     assert [line.split("|")[1].strip() for line in lines[1:]] == ["baseline", "mnli", "sst2", "mnli+sst2"]
     assert all("(+" in line or "(-" in line for line in lines[2:])      # deltas on every non-baseline row
     assert "(" not in lines[1].split("|", 2)[2]                          # none on the baseline row

@@ -55,8 +55,8 @@ def test_the_hooks_are_the_expected_ones():
     # guards the parsing above: if this list changes, PLUGINS.md and the tests must follow
     assert HOOKS == sorted([
         "harness_register_formats", "harness_register_metrics", "harness_register_tasks",
-        "harness_register_models", "harness_register_commands",
-        "harness_load_rows", "harness_load_model", "harness_intermediate_train", "harness_target_train",
+        "harness_register_models", "harness_register_commands", "harness_register_suites",
+        "harness_register_aliases", "harness_load_rows", "harness_load_model", "harness_intermediate_train", "harness_target_train",
         "harness_evaluate", "harness_result_written"])
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.metrics import (accuracy, bucc_scores, mewslix_mrr, mlqa_em_f1, mlqa_mixed_segmentation,
-                             mlqa_normalize_answer, normalize_answer, seqeval_chunks, seqeval_scores,
-                             squad_em_f1, token_accuracy)
+from harness.metrics import (accuracy, normalize_answer, pair_scores, seqeval_chunks, seqeval_scores, squad_em_f1,
+                             token_accuracy)
+from harness_plugins.xtreme.mlqa import mlqa_em_f1, mlqa_mixed_segmentation, mlqa_normalize_answer
+from harness_plugins.xtreme.scoring import mewslix_mrr
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -86,16 +87,16 @@ def test_seqeval_length_mismatch():
 
 
 # ----------------------------------------------------------------------------- BUCC
-def test_bucc_scores():
+def test_pair_scores():
     # 1 of 2 predicted pairs correct, 3 gold pairs: P = 1/2, R = 1/3, F1 = 2PR/(P+R) = (1/3)/(5/6) = 0.4
     golds = ["de-1\ten-1", "de-2\ten-2", "de-3\ten-3"]
     preds = ["de-1\ten-1", "de-2\ten-7", "de-1\ten-1"]   # duplicates collapse (sets)
-    scores = bucc_scores(golds, preds)
+    scores = pair_scores(golds, preds)
     assert scores["precision"] == pytest.approx(0.5)
     assert scores["recall"] == pytest.approx(1 / 3)
     assert scores["f1"] == pytest.approx(0.4)
-    assert bucc_scores(golds, [("de-1", "en-1")])["precision"] == 1.0
-    assert bucc_scores(golds, ["de-9\ten-9"]) == {"f1": 0, "precision": 0, "recall": 0}
+    assert pair_scores(golds, [("de-1", "en-1")])["precision"] == 1.0
+    assert pair_scores(golds, ["de-9\ten-9"]) == {"f1": 0, "precision": 0, "recall": 0}
 
 
 # ----------------------------------------------------------------------------- SQuAD v1.1

@@ -507,6 +507,9 @@ def test_register_commands(tmp_path, monkeypatch, capsys):
     ''')
     monkeypatch.setenv("HARNESS_PLUGINS", f"{good},{bad}")
     monkeypatch.setattr(cli_module.cli, "commands", dict(cli_module.cli.commands))  # undone after the test
+    # plugin commands load once per process: an earlier test may have loaded them already (any
+    # command a plugin adds, such as `harness score`, triggers it)
+    monkeypatch.setattr(cli_module.cli, "_plugin_commands_loaded", False, raising=False)
 
     def main(*args: str) -> int:
         monkeypatch.setattr(sys, "argv", ["harness", *args])

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.metrics import scorers as metrics
+from harness_plugins.xtreme import mlqa
 from harness.engine import retrieval
 from harness.spec.config import TASK_KEYS, PRESET_KEYS, load_task_config, preset_from_dict, spec_from_dict
 from harness.run.data import load_examples
@@ -176,8 +177,8 @@ answer_text = st.lists(st.sampled_from(list("ab c.,!的猫ال\u00a0") + ["the "
        language=st.sampled_from(list(metrics.MLQA_WHITESPACE_LANGS + metrics.MLQA_MIXED_SEGMENTATION_LANGS)))
 def test_qa_scores_are_percentages(golds, predictions, language):
     for scores, normalize in ((metrics.squad_em_f1(golds, predictions), metrics.normalize_answer),
-                              (metrics.mlqa_em_f1(golds, predictions, language),
-                               lambda text: metrics.mlqa_normalize_answer(text, language))):
+                              (mlqa.mlqa_em_f1(golds, predictions, language),
+                               lambda text: mlqa.mlqa_normalize_answer(text, language))):
         assert 0.0 <= scores["exact_match"] <= 100.0 and 0.0 <= scores["f1"] <= 100.0 + 1e-9
         # EM <= F1 holds when no gold answer normalises to nothing; otherwise an exact match of two
         # empty answers scores EM 1 but F1 0, as in the official scripts
@@ -187,7 +188,7 @@ def test_qa_scores_are_percentages(golds, predictions, language):
         if all(normalize(answers[0]) for answers in golds.values()):
             perfect = {q: answers[0] for q, answers in golds.items()}
             again = (metrics.squad_em_f1(golds, perfect) if normalize is metrics.normalize_answer
-                     else metrics.mlqa_em_f1(golds, perfect, language))
+                     else mlqa.mlqa_em_f1(golds, perfect, language))
             assert again == {"exact_match": 100.0 if golds else 0.0, "f1": 100.0 if golds else 0.0}
 
 
@@ -297,9 +298,9 @@ def test_optimize_threshold_is_within_the_score_range(candidates, gold):
     scores = sorted(best.values(), reverse=True)
     if len(set(scores)) == len(scores):
         ranked = sorted(best, key=lambda pair: -best[pair])
-        cuts = [retrieval.bucc_f1(ranked[:n], gold)["f1"] for n in range(1, len(ranked) + 1)]
+        cuts = [retrieval.pair_f1(ranked[:n], gold)["f1"] for n in range(1, len(ranked) + 1)]
         assert f1 == pytest.approx(max(cuts))
-        assert (precision, recall, f1) == pytest.approx(tuple(retrieval.bucc_f1(
+        assert (precision, recall, f1) == pytest.approx(tuple(retrieval.pair_f1(
             [p for p in ranked if best[p] >= threshold], gold).values()))
 
 

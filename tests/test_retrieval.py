@@ -10,8 +10,8 @@ import torch
 
 from harness.engine.encoding import default_layer, encode
 from harness.errors import DataError
-from harness.engine.retrieval import (bucc_f1, knn, margin_scores, mine, normalize_rows, optimize_threshold,
-                               tatoeba_accuracy)
+from harness.engine.retrieval import (knn, margin_scores, mine, normalize_rows, optimize_threshold, pair_f1,
+                                     top1_accuracy)
 
 faiss = pytest.importorskip("faiss")
 
@@ -162,17 +162,17 @@ def test_optimize_threshold_hand_checked():
     assert optimize_threshold([("a", "2", 0.9)], {("a", "1")}) == (0.0, 0.0, 0.0, 0.0)
 
 
-def test_bucc_f1_and_tatoeba_accuracy_hand_checked():
-    scores = bucc_f1([("a", "1"), ("b", "2"), ("b", "2"), ("c", "9")], [("a", "1"), ("b", "2"), ("d", "4"), ("e", "5")])
+def test_pair_f1_and_top1_accuracy_hand_checked():
+    scores = pair_f1([("a", "1"), ("b", "2"), ("b", "2"), ("c", "9")], [("a", "1"), ("b", "2"), ("d", "4"), ("e", "5")])
     assert scores["precision"] == pytest.approx(2 / 3)     # duplicates count once (sets)
     assert scores["recall"] == pytest.approx(2 / 4)
     assert scores["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
-    assert bucc_f1([("a", "2")], [("a", "1")]) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    assert bucc_f1([], [("a", "1")])["f1"] == 0.0
-    assert tatoeba_accuracy([0, 2, 1, 3], [0, 1, 2, 3]) == 0.5
-    assert tatoeba_accuracy([], []) == 0.0
+    assert pair_f1([("a", "2")], [("a", "1")]) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert pair_f1([], [("a", "1")])["f1"] == 0.0
+    assert top1_accuracy([0, 2, 1, 3], [0, 1, 2, 3]) == 0.5
+    assert top1_accuracy([], []) == 0.0
     with pytest.raises(ValueError):
-        tatoeba_accuracy([0], [0, 1])
+        top1_accuracy([0], [0, 1])
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -262,7 +262,7 @@ def test_tatoeba_export_of_a_perfect_model_scores_100_against_xtreme_order_label
     import harness.formats.retrieval as retrieval_format
     from harness.formats import get_format
     from harness.spec.hparams import Hyperparams
-    from harness.xtreme import export_predictions, score_file
+    from harness_plugins.xtreme.api import export_predictions, score_file
 
     task = registry.task("tatoeba")
     examples = load(registry, task, "test", "de")
@@ -377,7 +377,7 @@ def test_retrieval_format_tatoeba_on_samples(registry, minilm):
     out = get_format("retrieval").evaluate(minilm, task, examples, "de", Hyperparams())
     assert len(out.predictions) == len(out.golds) == len(out.ids) == len(examples) == 30
     assert out.golds == sorted(range(30), key=lambda i: examples[i]["target"])     # XTREME's order
-    assert out.metrics["accuracy"] == tatoeba_accuracy(out.predictions, out.golds)
+    assert out.metrics["accuracy"] == top1_accuracy(out.predictions, out.golds)
     assert out.metrics["accuracy"] >= 4 / 30 and out.metrics["accuracy_reverse"] >= 3 / 30   # chance: 1/30
     assert out.stats["layer"] == 4 and out.stats["examples_per_s"] > 0 and out.stats["peak_host_mb"] > 0
     assert out.stats["latency_p95_ms"] >= out.stats["latency_p50_ms"] > 0
@@ -395,7 +395,7 @@ def test_retrieval_format_bucc_on_samples(registry, minilm):
     assert len(out.golds) == len(gold) == 16
     assert out.stats["threshold_from_dev"] == 1.0
     predicted = [tuple(p.split("\t")) for p in out.predictions]
-    expected = bucc_f1(predicted, [(e["source_id"], e["target_id"]) for e in gold])
+    expected = pair_f1(predicted, [(e["source_id"], e["target_id"]) for e in gold])
     assert {k: out.metrics[k] for k in expected} == expected
     assert out.metrics["f1"] > 0.2 and np.isfinite(out.metrics["threshold"])
     # tuning on the evaluated split itself can only fit it at least as well

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.xtreme import (XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, export_predictions, read_tag,
-                            score_file, score_folder, write_report)
+from harness_plugins.xtreme.api import (XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, export_predictions, read_tag,
+                                        score_file, score_folder, write_report)
 
 DATA = Path(__file__).parent / "data" / "xtreme_submission"
 PRED, LABELS, FILES = DATA / "predictions", DATA / "labels", DATA / "files"
@@ -105,7 +105,7 @@ def test_all_task_does_not_depend_on_the_hash_seed():
     import subprocess
     import sys
 
-    code = ("from harness.xtreme import score_folder; "
+    code = ("from harness_plugins.xtreme.api import score_folder; "
             f"print(repr(score_folder({str(MOCK / 'predictions')!r}, {str(MOCK / 'labels')!r})['all_task']))")
     values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
@@ -271,7 +271,8 @@ def test_export_predictions_round_trip(tmp_path):
 
     out, labels = tmp_path / "sub", tmp_path / "labels"
     written = export_predictions(tmp_path / "run", out, with_labels_dir=labels,
-                                 bucc_gold=lambda lang: [f"{lang}-1\ten-1", f"{lang}-2\ten-2"])
+                                 gold_source=lambda task, lang: [f"{lang}-1\ten-1", f"{lang}-2\ten-2"]
+                                 if task == "bucc" else None)
     assert written == {"xnli": ["de"], "udpos": ["en"], "mlqa": ["de"], "tatoeba": ["fr"],
                        "bucc2018": ["de"]}
     assert not (out / "mnli").exists()                                   # not an XTREME task

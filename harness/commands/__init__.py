@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.commands import bench, clean, eval, export, grid, plugins, report, rescore, score, tasks
+from harness.commands import bench, clean, eval, grid, plugins, report, rescore, tasks
 from harness.commands.options import _DEBUG, console
 from harness.errors import HarnessError
 
@@ -40,12 +40,11 @@ class HarnessGroup(click.Group):
 @click.group(cls=HarnessGroup)
 @click.version_option(package_name="xstilts-harness")
 def cli() -> None:
-    """English intermediate-task training and zero-shot cross-lingual transfer (X-STILTs on XTREME)."""
+    """English intermediate-task training and zero-shot cross-lingual transfer (X-STILTs)."""
 
 
-for command in (eval.eval_command, tasks.tasks_command, plugins.plugins_command, score.score_command,
-                export.export_command, grid.grid_command, report.report_command, rescore.rescore_command,
-                bench.bench_command, clean.clean_command):
+for command in (eval.eval_command, tasks.tasks_command, plugins.plugins_command, grid.grid_command,
+                report.report_command, rescore.rescore_command, bench.bench_command, clean.clean_command):
     cli.add_command(command)
 
 

@@ -2,7 +2,7 @@
 model after intermediate training) costs the same, per shape, per language and per precision::
 
     harness bench --model minilm --compare runs/x/checkpoints/intermediate-1a2b --batch-sizes 1,8 \\
-        --lengths 32,128 --quantize int8-dynamic --accuracy xnli:de --json out.json
+        --lengths 32,128 --quantize int8-dynamic --accuracy TASK:de --json out.json
 
 Cells: ``--lengths`` gives synthetic rows of exactly that many real tokens (no padding), one cell
 per (batch size, length); ``--languages`` (default when no ``--lengths``: the task's English or
@@ -24,7 +24,20 @@ import click
 from harness.commands.options import common_options, console, out
 from harness.errors import HarnessError, UnknownNameError
 
-DEFAULT_TASK = "xnli"
+#: without --task or --accuracy: the first trainable target of this tasks.yaml preset
+DEFAULT_PRESET = "demo"
+
+
+def default_task(registry: Any) -> Any:
+    """The first target of the ``demo`` preset whose format has a task head (tasks.yaml decides)."""
+    from harness.formats import get_format
+
+    preset = registry.config.presets.get(DEFAULT_PRESET)
+    for name in (preset.targets if preset is not None else []):
+        task = registry.tasks.get(name)
+        if task is not None and get_format(task.format).trainable:
+            return task
+    raise HarnessError(f"no default task: the '{DEFAULT_PRESET}' preset has no trainable target; give --task")
 
 
 def _positive_ints(option: str, text: str | None) -> list[int]:
@@ -63,7 +76,8 @@ def _split(task: Any, wanted: str | None, prefer: str) -> str:
 @click.option("--batch-sizes", "-b", default="32", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--lengths", default=None, help="Comma-separated token lengths: synthetic cells, no padding.")
 @click.option("--task", "-t", "task_name", default=None,
-              help=f"Task whose head and texts are used (default: the --accuracy task, else {DEFAULT_TASK}).")
+              help=f"Task whose head and texts are used (default: the --accuracy task, else the first trainable "
+                   f"target of the '{DEFAULT_PRESET}' preset).")
 @click.option("--languages", "-l", default=None, help="Comma-separated languages: one cell of real inputs each.")
 @click.option("--split", default=None, help="Split of the inputs (default: test, else the task's first).")
 @click.option("--limit", type=int, default=256, show_default=True, help="At most N examples per language.")
@@ -111,21 +125,22 @@ def bench_command(env: Any, model: str, compare: str | None, batch_sizes: str, l
     if accuracy_at is not None:
         accuracy_task, sep, accuracy_language = accuracy_at.partition(":")
         if not sep or not accuracy_task or not accuracy_language:
-            raise HarnessError(f"--accuracy: expected TASK:LANG (e.g. xnli:de), got '{accuracy_at}'")
+            raise HarnessError(f"--accuracy: expected TASK:LANG (e.g. TASK:de), got '{accuracy_at}'")
         if task_name and task_name != accuracy_task:
             raise HarnessError(f"--accuracy scores the variants of --task '{task_name}': give that task, "
                                f"not '{accuracy_task}'")
     registry = env.registry(data_dir)
-    task = registry.task(task_name or accuracy_task or DEFAULT_TASK)
+    name = task_name or accuracy_task
+    task = registry.task(name) if name else default_task(registry)
     fmt = get_format(task.format)
     if not fmt.trainable:
         raise HarnessError(f"task '{task.name}' ({task.format} format) has no task head to benchmark; "
-                           f"pick a trainable target (e.g. xnli, udpos, xquad)")
+                           f"pick a trainable target (`harness tasks` lists each task's format)")
     langs = [v.strip() for v in (languages or "").split(",") if v.strip()]
     default_language = "en" if "en" in task.spec.languages else task.spec.languages[0]
     registry.check_languages(task, langs or [default_language])
     split = _split(task, split, "test")
-    examples = {lang: load_examples(registry.plugins, task, split, lang, source=data, limit=limit)
+    examples: dict[str, list[dict[str, Any]]] = {lang: load_examples(registry.plugins, task, split, lang, source=data, limit=limit)
                 for lang in dict.fromkeys(langs or [default_language])}
     if any(not rows for rows in examples.values()):
         raise HarnessError(f"task '{task.name}': no examples in split '{split}' for "
@@ -141,7 +156,7 @@ def bench_command(env: Any, model: str, compare: str | None, batch_sizes: str, l
                      languages=list(examples) if (langs or not cut) else [], text_language=next(iter(examples)),
                      variants=chosen, iterations=iterations, warmup=warmup, chunk=chunk, margin=margin,
                      max_length=max_length or settings.max_length, device=target, revision=revision)
-    if accuracy_task:
+    if accuracy_task and accuracy_language:
         registry.check_languages(task, [accuracy_language])
         where = {"task": task.name, "language": accuracy_language, "split": _split(task, None, "dev")}
         plan.accuracy_examples = load_examples(registry.plugins, task, where["split"], accuracy_language, source=data)

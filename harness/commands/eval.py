@@ -31,6 +31,8 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     request = build_request(registry, options)
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
     summary = pipeline.run()
+    if not pipeline.main:
+        return   # several processes (accelerate launch): the main one reports
     if as_json:
         print_json(summary)
     else:

@@ -31,10 +31,10 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mea
 
 #: the retrieval layer of the reference setups, as an index into ``hidden_states`` (0 = embeddings)
 REFERENCE_LAYERS = {
-    # XTREME (scripts/run_tatoeba.sh, run_bucc2018.sh) for mBERT and XLM-R base: ``--specific_layer 7``
+    # XTREME's retrieval scripts (scripts/run_*.sh) for mBERT and XLM-R base: ``--specific_layer 7``
     # over the last 12 of ``hidden_states`` = ``hidden_states[8]``, the output of block 8 of 12
     12: 8,
-    # XTREME's Tatoeba script for XLM-R large (``--specific_layer 13`` of the last 24) and jiant's
+    # XTREME's sentence-retrieval script for XLM-R large (``--specific_layer 13`` of the last 24) and jiant's
     # X-STILTs retrieval setup: ``hidden_states[14]``, the output of block 14 of 24
     24: 14,
 }

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from harness.engine.vision import ImageRef, VisionTower
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
 IMAGE_MODES = ("", "token", "zeros")
 
@@ -43,7 +46,7 @@ class Fusion(nn.Module):
             self.no_image = nn.Parameter(torch.randn(1, text_hidden) * 0.02)
         self.tokens_per_image = tower_tokens(tower.model.config)
 
-    def bind(self, text: nn.Module) -> "FusedEncoder":
+    def bind(self, text: PreTrainedModel) -> "FusedEncoder":
         return FusedEncoder(text, self)
 
     def prefixes(self, images: list[list[ImageRef]], modes: list[str] | None) -> list[torch.Tensor]:
@@ -101,9 +104,10 @@ class FusedEncoder(nn.Module):
     """The text encoder with a vision prefix. Called like a transformers encoder, plus ``images``
     (per row, a list of :class:`ImageRef`) and ``image_modes`` (per row, one of IMAGE_MODES)."""
 
-    def __init__(self, text: nn.Module, fusion: Fusion):
+    def __init__(self, text: PreTrainedModel, fusion: Fusion):
         super().__init__()
-        self.text, self.fusion = text, fusion
+        self.text: PreTrainedModel = text
+        self.fusion = fusion
 
     @property
     def config(self) -> Any:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from harness.engine import distributed
 from harness.engine.memory import peak_memory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,7 +98,9 @@ def predict(model: Any, task_name: str, fmt: Any, features: list[dict[str, Any]]
     pad_id = model.tokenizer.pad_token_id or 0
     start = time.perf_counter()
     with peak_memory(device) as memory:
-        for indices in batches:
+        for number, indices in enumerate(batches):
+            if not distributed.share(number, len(batches)):
+                continue   # another process's batch (several processes: gathered below)
             started = timer.start()
             batch = fmt.collate([features[i] for i in indices], pad_id)
             batch = to_device({k: v for k, v in batch.items() if k != "labels"}, device)
@@ -111,6 +114,14 @@ def predict(model: Any, task_name: str, fmt: Any, features: list[dict[str, Any]]
             for row, index in enumerate(indices):
                 value = logits[row]
                 outputs[index] = value[: lengths[index]] if fmt.per_token else value
+    timer_latencies = latencies
+    if distributed.world_size() > 1:   # each process computed a share of the batches: gather them
+        mine = {index: value for index, value in enumerate(outputs) if value is not None}
+        latencies = []
+        for part, their_latencies in distributed.gather((mine, timer_latencies)):
+            for index, value in part.items():
+                outputs[index] = value
+            latencies.extend(their_latencies)
     seconds = time.perf_counter() - start
     stats = {"seconds": seconds, "batches": len(batches), **memory.stats(), **latency_stats(latencies)}
     return outputs, stats  # type: ignore[return-value]

@@ -2,9 +2,10 @@
 
 Everything follows the official scripts: LASER's ``source/mine_bitexts.py`` (k-NN in both directions,
 ratio/distance margin, the fwd/bwd/intersect/max candidate strategies) and XTREME's
-``third_party/utils_retrieve.py`` (``bucc_optimize``/``bucc_extract``) and ``evaluate.py``
-(``bucc_f1``, ``accuracy``). Metrics are fractions in [0, 1] like :mod:`harness.metrics`
-(XTREME prints them x100).
+``third_party/utils_retrieve.py`` (threshold optimisation and pair extraction of its bitext-mining
+task) and ``evaluate.py`` (pair F1, accuracy). Metrics are fractions in [0, 1] like
+:mod:`harness.metrics` (XTREME prints them x100). Old names of the metrics resolve with a
+DeprecationWarning (:mod:`harness.aliases`).
 
 Tie rule of :func:`knn` (both backends): neighbours by descending score, equal scores by ascending key
 index; the reported scores are the float64 dot products of the float32 inputs, rounded to float32,
@@ -16,6 +17,8 @@ from typing import Any, Hashable, Iterable
 
 import numpy as np
 import torch
+
+from harness.metrics.scorers import pair_scores
 
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("max", "forward", "backward", "intersect")
@@ -228,26 +231,22 @@ def mine(src_emb: np.ndarray, trg_emb: np.ndarray, k: int = 4, margin: str = "ra
 Pair = tuple[Hashable, Hashable]
 
 
-def bucc_f1(predicted_pairs: Iterable[Pair], gold_pairs: Iterable[Pair]) -> dict[str, float]:
+def pair_f1(predicted_pairs: Iterable[Pair], gold_pairs: Iterable[Pair]) -> dict[str, float]:
     """Precision, recall and F1 of the predicted pairs against the gold pairs, both taken as sets
-    (XTREME's ``evaluate.py`` ``bucc_f1``; all three are 0 when nothing is correct)."""
-    predicted, gold = set(map(tuple, predicted_pairs)), set(map(tuple, gold_pairs))
-    correct = len(predicted & gold)
-    if correct == 0:
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    precision, recall = correct / len(predicted), correct / len(gold)
-    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
+    (:func:`harness.metrics.scorers.pair_scores`; all three are 0 when nothing is correct)."""
+    scores = pair_scores(list(gold_pairs), list(predicted_pairs))  # type: ignore[arg-type]
+    return {name: float(scores[name]) for name in ("precision", "recall", "f1")}
 
 
 def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
                        gold_pairs: Iterable[Pair]) -> tuple[float, float, float, float]:
     """The score threshold maximising F1 on gold pairs: ``(threshold, precision, recall, f1)``.
 
-    As XTREME's ``bucc_optimize``: candidates sorted by score descending (stable), swept one at a
+    As XTREME's threshold optimisation of mined pairs (``utils_retrieve.py``): candidates sorted by score descending (stable), swept one at a
     time; whenever F1 strictly improves, the threshold becomes the midpoint between this candidate's
     score and the next one's. (XTREME indexes past the end when the best F1 is at the last
     candidate; here the threshold is then that candidate's score.) Threshold 0 when no candidate is
-    correct. Precision/recall/F1 are those of the pairs scoring ``>= threshold``, as ``bucc_eval``
+    correct. Precision/recall/F1 are those of the pairs scoring ``>= threshold``, as its evaluation
     reports them (ties at the threshold are all extracted). A pair listed twice keeps its best score.
     """
     best: dict[Pair, float] = {}
@@ -265,15 +264,20 @@ def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
         if f1 > best_f1:
             best_f1 = f1
             threshold = (score + items[n][1]) / 2 if n < len(items) else score
-    scores = bucc_f1([pair for pair, score in items if score >= threshold], gold)  # type: ignore[arg-type]
+    scores = pair_f1([pair for pair, score in items if score >= threshold], gold)  # type: ignore[arg-type]
     return threshold, scores["precision"], scores["recall"], scores["f1"]
 
 
-def tatoeba_accuracy(predicted_indices: Iterable[int], gold_indices: Iterable[int]) -> float:
-    """Share of queries whose top-1 neighbour is the gold one (fraction; XTREME prints x100)."""
+def top1_accuracy(predicted_indices: Iterable[int], gold_indices: Iterable[int]) -> float:
+    """Share of queries whose top-1 neighbour is the gold one (a fraction)."""
     predicted, gold = list(predicted_indices), list(gold_indices)
     if len(predicted) != len(gold):
         raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold indices")
     if not gold:
         return 0.0
     return sum(int(p) == int(g) for p, g in zip(predicted, gold)) / len(gold)
+
+
+def __getattr__(name: str) -> Any:
+    from harness.aliases import resolve_moved
+    return resolve_moved(__name__, name)

@@ -32,7 +32,7 @@ def shard_rows(budget_mb: float, dim: int) -> int:
 
 def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+    with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())

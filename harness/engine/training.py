@@ -116,15 +116,23 @@ class Schedule:
         return isinstance(other, Schedule) and list(self) == list(other)
 
 
-def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
-                   temperature: float = 1.0, cap: int | None = None) -> Schedule:
-    """The whole run as (task, example indices) steps, fixed by the seed (see :class:`Schedule`)."""
-    sizes = {name: len(values) for name, values in lengths.items()}
+def budget_steps(sizes: dict[str, int], batch_size: int, epochs: float, cap: int | None = None) -> int:
+    """Steps (batches) of ``epochs`` epochs over tasks of ``sizes`` training instances (capped)."""
     batches_per_epoch = sum(math.ceil((min(n, cap) if cap else n) / batch_size) for n in sizes.values())
-    total = max(1, round(epochs * batches_per_epoch))
+    return max(1, round(epochs * batches_per_epoch))
+
+
+def build_schedule(lengths: dict[str, list[int]], batch_size: int, epochs: float, seed: int,
+                   temperature: float = 1.0, cap: int | None = None, steps: int | None = None) -> Schedule:
+    """The whole run as (task, example indices) steps, fixed by the seed (see :class:`Schedule`):
+    ``epochs`` epochs, or exactly ``steps`` steps (an equal-steps budget: small data repeats)."""
+    sizes = {name: len(values) for name, values in lengths.items()}
+    total = steps if steps is not None else budget_steps(sizes, batch_size, epochs, cap)
     if total > MAX_STEPS:
-        raise TrainingError(f"training would take {total:,} steps ({epochs:g} epochs of {batches_per_epoch:,} "
-                            f"batches); at most {MAX_STEPS:,}: lower epochs or raise batch_size")
+        why = "the step budget" if steps is not None else \
+            f"{epochs:g} epochs of {budget_steps(sizes, batch_size, 1.0, cap):,} batches"
+        raise TrainingError(f"training would take {total:,} steps ({why}); at most {MAX_STEPS:,}: "
+                            f"lower epochs or raise batch_size")
     return Schedule(lengths, batch_size, total, seed, mixing_weights(sizes, temperature, cap))
 
 
@@ -270,11 +278,11 @@ class ModelSelection:
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
                 seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None,
                 state_dir: Any = None, save_every_s: float = 600.0,
-                select: dict[str, Any] | None = None) -> dict[str, Any]:
+                select: dict[str, Any] | None = None, steps: int | None = None) -> dict[str, Any]:
     """Train ``model.encoder`` plus one head per task in place; return statistics. With
     ``state_dir``, the training state is saved every ``save_every_s`` seconds and a rerun resumes
     from it (see :class:`TrainState`). With ``select``, the best weights on ``select["score"]`` are
-    kept (see :class:`ModelSelection`)."""
+    kept (see :class:`ModelSelection`). ``steps`` fixes the number of steps instead of ``hparams.epochs``."""
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -290,7 +298,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             model.heads[task.name] = formats[task.name].build_head(model.hidden_size, task)
     lengths = {name: [formats[name].length(f) for f in feats] for name, feats in features.items()}
     schedule = build_schedule(lengths, hparams.batch_size, hparams.epochs, seed,
-                              float(sampling.get("temperature", 1.0)), sampling.get("cap"))
+                              float(sampling.get("temperature", 1.0)), sampling.get("cap"), steps)
     precision = "no"
     if device.type == "cuda" and hparams.mixed_precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
         precision = "bf16"
@@ -303,8 +311,12 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hparams.warmup_ratio * optimizer_steps),
                                                 optimizer_steps)
     task_model, optimizer, scheduler = accelerator.prepare(task_model, optimizer, scheduler)
-    # shard the schedule when several processes train data-parallel
-    schedule = schedule.shard(accelerator.process_index, accelerator.num_processes)
+    # shard the schedule when several processes train data-parallel; each gets as many steps (the
+    # last round is filled from the continuing batch stream), or the gradient all-reduces would hang
+    if accelerator.num_processes > 1:
+        count = accelerator.num_processes
+        schedule = Schedule(schedule.lengths, schedule.batch_size, -(-schedule.total // count) * count,
+                            schedule.seed, schedule.weights).shard(accelerator.process_index, count)
     pad_id = model.tokenizer.pad_token_id or 0
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
@@ -370,7 +382,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             stopping = update and _STOP["signal"] is not None
             if stopping or (update and step < len(schedule) and saver.due()):
                 saved = None
-                if saver.path is not None:
+                if saver.path is not None and accelerator.is_main_process:   # one writer of the state
                     saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
                                 "recent": recent, "running": running.item(), "pending": pending,
                                 "selection": selection.state() if selection else None,
@@ -391,6 +403,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     task_model.eval()
     stats = {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
              "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
+             "examples_seen": seen, "unique_examples": {task.name: len(examples[task.name]) for task in tasks},
              "final_loss": recent[-1] if recent else None,
              "task_sizes": {name: len(f) for name, f in features.items()},
              "data": {task.name: facts for task in tasks

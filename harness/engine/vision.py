@@ -14,13 +14,16 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from harness.errors import DataError, HarnessError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
 #: vision configs transformers ships, by ``model_type`` of the checkpoint (full or vision-only)
 _TOWERS = {"clip": "CLIPVisionModel", "clip_vision_model": "CLIPVisionModel",
@@ -137,9 +140,9 @@ class Preprocessing:
             left = max(0, (image.width - self.width) // 2)
             top = max(0, (image.height - self.height) // 2)
             image = image.crop((left, top, left + self.width, top + self.height))
-        array = np.asarray(image, dtype=np.float32) * self.rescale
-        array = (array - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return array.transpose(2, 0, 1).copy()
+        scaled = np.asarray(image, dtype=np.float32) * np.float32(self.rescale)
+        normalised = (scaled - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return normalised.transpose(2, 0, 1).copy()
 
 
 def _read_json(source: str, name: str, revision: str | None) -> dict[str, Any] | None:
@@ -158,10 +161,11 @@ class VisionTower(nn.Module):
     """A CLIP or SigLIP vision model, frozen by default. With a frozen tower, ``features`` caches
     the last hidden state of every image by its pixel hash (on the host), so it is computed once."""
 
-    def __init__(self, model: nn.Module, preprocessing: Preprocessing, source: str,
+    def __init__(self, model: PreTrainedModel, preprocessing: Preprocessing, source: str,
                  revision: str | None = None, frozen: bool = True):
         super().__init__()
-        self.model, self.preprocessing = model, preprocessing
+        self.model: PreTrainedModel = model
+        self.preprocessing = preprocessing
         self.source, self.revision, self.frozen = source, revision, frozen
         self.cache: dict[str, torch.Tensor] = {}
         self.hits = self.misses = 0

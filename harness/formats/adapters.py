@@ -1,5 +1,5 @@
 """Row adapters for the standard raw layouts, so that a task of a known layout is one tasks.yaml
-entry plus one line of registration, e.g. ``register(SquadTask.variant("xquad"))``:
+entry plus one line of registration, e.g. ``register(SquadTask.variant("my-qa"))``:
 
     SquadTask        SQuAD schema: id, question, context, answers{text, answer_start}
     PairTask         GLUE-style (pair) classification: text_a, text_b (None: single), label_column, id_column
@@ -66,7 +66,7 @@ def _with_id(example: dict[str, Any], row: dict[str, Any], id_column: str | None
 
 # --------------------------------------------------------------------------------- adapters
 class SquadTask(Task):
-    """Extractive QA on rows in the SQuAD schema (SQuAD, XQuAD, MLQA, TyDiQA-GoldP)."""
+    """Extractive QA on rows in the SQuAD schema."""
 
     format = "qa"
 

@@ -22,7 +22,7 @@ QA_OPTIONS = {
                                      "(run_qa.py's overlap)"),
 }
 RETRIEVAL_OPTIONS = {
-    "mode": Option(str, None, "'search' (aligned pairs, Tatoeba) or 'mine' (bitext mining, BUCC); "
+    "mode": Option(str, None, "'search' (aligned pairs) or 'mine' (bitext mining); "
                               "default: the task class's 'retrieval' attribute"),
     "layer": Option(int, None, "hidden layer pooled into sentence embeddings (default: 14 of 24, scaled)"),
     "k": Option(int, 4, "neighbours of the margin score (mine)"),

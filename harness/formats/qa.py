@@ -1,4 +1,4 @@
-"""Extractive question answering (SQuAD, XQuAD, MLQA, TyDiQA-GoldP).
+"""Extractive question answering (SQuAD and every dataset in its schema).
 
 Examples follow the SQuAD schema: ``id``, ``question``, ``context`` and
 ``answers = {"text": [str, ...], "answer_start": [int, ...]}`` (character offsets into ``context``).
@@ -412,7 +412,7 @@ class ExtractiveQA(Format):
         result = get_metric(task.spec.metric).score(golds, preds, language)
         if not {"exact_match", "f1"} <= set(result):
             raise ConfigError(f"task '{task.name}': metric '{task.spec.metric}' is not a QA metric "
-                              f"(it must give exact_match and f1, as squad_em_f1 and mlqa_em_f1 do)")
+                              f"(it must give exact_match and f1, as squad_em_f1 does)")
         result = {k: float(v) for k, v in result.items()}
         result["score"] = (result["exact_match"] + result["f1"]) / 2
         return result

@@ -1,24 +1,24 @@
-"""Sentence retrieval without training (Tatoeba, BUCC): pooled hidden states + nearest neighbours.
+"""Sentence retrieval without training: pooled hidden states + nearest neighbours.
 
 Two protocols; a task picks one with its ``retrieval`` class attribute (or ``options.mode``):
 
-* ``search`` (Tatoeba): examples are aligned pairs ``{id, source, target}`` (source = the
+* ``search`` (parallel-sentence search): examples are aligned pairs ``{id, source, target}`` (source = the
   non-English side). As XTREME's ``similarity_search``, every English sentence queries the
   non-English sentences; ``accuracy`` = top-1 accuracy, ``accuracy_reverse`` the other direction.
   A prediction is the index of the retrieved sentence among the sources in their given order; the
   gold is the query's own index. Rows come out in the order of the query file, ``query_order``
   (task attribute or option): ``given``, or ``sorted`` by query text (code points, stable), the
-  order of XTREME's Tatoeba test files, whose hidden labels follow it.
-* ``mine`` (BUCC): examples are sentences ``{id, side: "source"|"target", text}`` (``text`` as the
+  order of XTREME's test files for sentence search, whose hidden labels follow it.
+* ``mine`` (bitext mining): examples are sentences ``{id, side: "source"|"target", text}`` (``text`` as the
   line holds it) and gold links ``{id, side: "gold", source_id, target_id}``. Bitexts are mined
   with the margin criterion (options ``k``, ``margin``, ``mining``; see ``_candidates`` for which
   lines are points and how mined sentences map back to ids), the pairs scoring at least a threshold
   are predicted. ``options.protocol`` picks where the threshold comes from:
 
-  - ``xtreme`` (default, XTREME): tuned on the dev split (BUCC's ``sample``, loaded through the
+  - ``xtreme`` (default, XTREME): tuned on the dev split (loaded through the
     ``load`` callable the pipeline passes) and applied to the evaluated split (``training`` for test).
-  - ``jiant`` (jiant, the X-STILTs paper's code): tuned on the evaluated split's own gold; the BUCC
-    plugin then reads ``sample`` for both splits, as jiant reports BUCC on it.
+  - ``jiant`` (jiant, the X-STILTs paper's code): tuned on the evaluated split's own gold (a task
+    plugin may then read its dev data for both splits, as jiant does).
 
   Ties are broken the same way every time: k-NN neighbours of equal similarity by index, mined
   pairs of equal score in the order forward (by source line) then backward (by target line), the
@@ -40,7 +40,7 @@ from harness.engine.encoding import default_layer, encode
 from harness.errors import DataError
 from harness.engine.inference import latency_stats
 from harness.engine.memory import peak_memory
-from harness.engine.retrieval import bucc_f1, knn, mine, optimize_threshold, tatoeba_accuracy
+from harness.engine.retrieval import knn, mine, optimize_threshold, pair_f1, top1_accuracy
 from harness.formats.base import EvalOutput, Format
 
 SIDES = ("source", "target", "gold")
@@ -71,7 +71,7 @@ class Retrieval(Format):
 
     @staticmethod
     def protocol(task) -> str:
-        """BUCC protocol: ``xtreme`` (default) or ``jiant``; see the module docstring."""
+        """Mining protocol: ``xtreme`` (default) or ``jiant``; see the module docstring."""
         return _choice(task, "protocol", PROTOCOLS, "xtreme")
 
     def check(self, example, task):
@@ -127,8 +127,8 @@ class Retrieval(Format):
         gold = list(range(len(examples)))
         predicted = knn(target, source, 1)[1][:, 0].tolist()   # English queries the other language
         reverse = knn(source, target, 1)[1][:, 0].tolist()
-        metrics = {"accuracy": tatoeba_accuracy(predicted, gold),
-                   "accuracy_reverse": tatoeba_accuracy(reverse, gold)}
+        metrics = {"accuracy": top1_accuracy(predicted, gold),
+                   "accuracy_reverse": top1_accuracy(reverse, gold)}
         rows = sorted(gold, key=lambda i: examples[i]["target"]) if query_order == "sorted" else gold
         return EvalOutput(metrics=metrics, ids=[examples[i]["id"] for i in rows],
                           predictions=[predicted[i] for i in rows], golds=rows)
@@ -146,7 +146,7 @@ class Retrieval(Format):
         else:
             threshold, *_ = optimize_threshold(candidates, gold)
         predicted = sorted({(s, t) for s, t, score in candidates if score >= threshold})
-        metrics = {**bucc_f1(predicted, gold), "threshold": float(threshold)}
+        metrics = {**pair_f1(predicted, gold), "threshold": float(threshold)}
         strings = [f"{s}\t{t}" for s, t in predicted]
         return EvalOutput(metrics=metrics, ids=strings, predictions=strings,
                           golds=[f"{s}\t{t}" for s, t in sorted(gold)],
@@ -157,11 +157,11 @@ def _candidates(embed, examples, settings, protocol: str = "xtreme"
                 ) -> tuple[list[tuple[str, str, float]], set[tuple[str, str]]]:
     """Mined (source id, target id, margin score) candidates, in mining order, and the gold pairs.
 
-    ``xtreme`` (run_bucc2018.sh, LASER's ``text_load_unify``, ``read_sent2id``): every line is a
+    ``xtreme`` (XTREME's mining script, LASER's ``text_load_unify``, ``read_sent2id``): every line is a
     point of the k-NN, except that an exact repeat of a line is the same point; lines that differ
     only in surrounding whitespace are two points (embedded from the same stripped text). A mined
     pair maps back to ids through the stripped texts, and a stripped text found on more than one
-    line of its side gives no candidate. ``jiant`` (its Bucc2018 task): one point per distinct
+    line of its side gives no candidate. ``jiant`` (its bitext-mining task): one point per distinct
     stripped text, and a mined pair gives every (source id, target id) pair of its two texts.
     A pair reached twice keeps its best score.
     """

@@ -25,7 +25,7 @@ class Metric:
             raise ValueError(f"metric '{self.name}': scale must be 1 or 100, got {self.scale!r}")
 
     def score(self, golds: Any, predictions: Any, language: str | None = None) -> dict[str, float]:
-        """Call the scorer; it gets ``language`` only when it takes one (MLQA's normalisation)."""
+        """Call the scorer; it gets ``language`` only when it takes one (a language-aware normalisation)."""
         if "language" in inspect.signature(self.scorer).parameters:
             return self.scorer(golds, predictions, language=language)
         return self.scorer(golds, predictions)

@@ -1,13 +1,13 @@
-"""Ranking metrics of the retrieval tasks (Mewsli-X, LAReQA), ported from XTREME-R's scorers.
+"""Ranking metrics of retrieval tasks (entity linking, answer-sentence retrieval), ported from XTREME-R's scorers.
 
 * :func:`reciprocal_rank` / :func:`mrr_at_k`: ``third_party/utils_mewslix.py`` ``evaluate``: the
   ranking is cut to its first ``k`` ids, the reciprocal of the 1-based rank of the first relevant
   id counts (0 when none), averaged over every *gold* query (a query without predictions scores 0,
-  predictions for unknown queries are ignored). Mewsli-X's "map@20" is this MRR@20.
+  predictions for unknown queries are ignored). XTREME-R's entity-linking "map@20" is this MRR@20.
 * :func:`average_precision` / :func:`map_at_k`: ``third_party/utils_lareqa.py``
   ``average_precision_at_k``: over the first ``k`` ranked ids, each relevant id seen for the first
   time adds (relevant ids so far) / (1-based rank); a repeated id counts once but keeps its rank;
-  the sum is divided by ``min(|relevant|, k)``. LAReQA averages it over all questions pooled.
+  the sum is divided by ``min(|relevant|, k)``. XTREME-R averages it over all questions pooled.
 
 Values are fractions in [0, 1] (XTREME-R prints them x100).
 """

@@ -1,17 +1,18 @@
-"""Metrics, each matching its official scorer (XTREME's scripts/evaluate.py and the scorers it uses).
+"""Metrics, each matching its official scorer (the evaluation scripts of the benchmarks it serves).
 
-Scales: ``accuracy``, ``token_accuracy``, ``seqeval_scores`` and ``bucc_scores`` return fractions
-(0-1); the QA scorers (``squad_em_f1``, ``mlqa_em_f1``) return percentages (0-100) as the official
-SQuAD v1.1 / MLQA scripts do. ``harness.xtreme`` multiplies the fractions by 100 where XTREME's
-evaluate.py reports percentages (``x * 100`` of the same float, so digits agree).
+Scales: ``accuracy``, ``token_accuracy``, ``seqeval_scores`` and ``pair_scores`` return fractions
+(0-1); the QA scorer ``squad_em_f1`` returns percentages (0-100) as the official SQuAD v1.1 script
+does. A leaderboard suite plugin multiplies the fractions by 100 where its official script reports
+percentages (``x * 100`` of the same float, so digits agree). Language-aware QA normalisations and
+benchmark-specific scorers live in the suite plugins that register them
+(``harness_register_metrics``); :func:`qa_scores` and :func:`token_f1` are their building blocks.
+
+Names that moved out of this module still resolve, with a DeprecationWarning naming their new home.
 """
 from __future__ import annotations
 
-import functools
 import re
 import string
-import sys
-import unicodedata
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
@@ -48,11 +49,11 @@ def seqeval_chunks(sentences: Sequence[Sequence[str]]) -> list[tuple[str, int, i
 
     The sentences are concatenated with an ``O`` after each one, so offsets count over the whole
     corpus and no chunk crosses a sentence end. A tag's first character is its chunk tag and the text
-    after its last ``-`` its type; nothing checks for a real ``B-``/``I-`` prefix. For IOB2 (PAN-X)
-    this is ordinary entity chunking; for UD-POS tags it means: a run of one tag is one chunk
+    after its last ``-`` its type; nothing checks for a real ``B-``/``I-`` prefix. For IOB2 entity
+    tags this is ordinary entity chunking; for part-of-speech tags it means: a run of one tag is one chunk
     (``NOUN NOUN`` -> one), tags starting with ``S`` (SCONJ, SYM) are one-token chunks, and the whole
     tag is the type (CCONJ and SCONJ differ, X is a chunk). seqeval >= 1.0 takes ``tag[1:]`` as the
-    type instead and gives other UD-POS numbers; XTREME's and jiant's numbers are 0.0.12's.
+    type instead and gives other part-of-speech numbers; XTREME's and jiant's numbers are 0.0.12's.
     """
     flat = [tag for sentence in sentences for tag in (*sentence, "O")]
     chunks = []
@@ -82,7 +83,7 @@ def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
 def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
     """Micro F1/precision/recall over the chunks of :func:`seqeval_chunks`, as seqeval 0.0.12's
     ``f1_score``/``precision_score``/``recall_score`` (what XTREME's evaluate.py and jiant call for
-    PAN-X and UD-POS). Returns fractions (0-1) with seqeval's types: a score with nothing to divide
+    its tagging tasks). Returns fractions (0-1) with seqeval's types: a score with nothing to divide
     by is the int 0, and F1 is the int 0 when precision + recall is 0 (so reports print ``0``, not
     ``0.0``, where the official ones do). Sentence counts and each sentence's length must agree (the
     official scorer does not check lengths; a shorter sentence would shift every later chunk).
@@ -100,10 +101,11 @@ def seqeval_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Sequenc
     return {"f1": f1, "precision": precision, "recall": recall}
 
 
-# --------------------------------------------------------------------------------- BUCC
-def bucc_scores(golds: Iterable[str | tuple[str, str]], predictions: Iterable[str | tuple[str, str]]) -> dict[str, float]:
-    """BUCC bitext-mining F1 as XTREME's ``bucc_f1``: pairs (``"src_id\\ttrg_id"`` lines or tuples)
-    are compared as sets; no correct pair scores 0 everywhere. Returns fractions (0-1)."""
+# --------------------------------------------------------------------------------- pairs
+def pair_scores(golds: Iterable[str | Sequence[str]], predictions: Iterable[str | Sequence[str]]) -> dict[str, float]:
+    """Precision, recall and F1 of predicted pairs against gold pairs (bitext mining), both taken as
+    sets of pairs (``"src_id\\ttrg_id"`` lines or tuples), as XTREME's evaluate.py scores mined pairs:
+    no correct pair scores 0 everywhere (ints, as the official function returns). Fractions (0-1)."""
     gold_set = {_pair(p) for p in golds}
     pred_set = {_pair(p) for p in predictions}
     correct = len(gold_set & pred_set)
@@ -120,18 +122,6 @@ def _pair(item: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(item.split("\t")) if isinstance(item, str) else tuple(item)
 
 
-# --------------------------------------------------------------------------------- Mewsli-X
-def mewslix_mrr(golds: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]],
-                k: int = 20) -> float:
-    """Mean reciprocal rank at ``k`` (XTREME-R's "map@20" is this), as ``utils_mewslix.evaluate``:
-    every gold example's first label, stripped, is its one relevant id; then
-    :func:`harness.metrics.ranking.mrr_at_k` (unpredicted examples count 0, predictions for unknown
-    ids are ignored). A fraction; 0 for no gold example."""
-    from harness.metrics.ranking import mrr_at_k
-
-    return mrr_at_k({example_id: [labels[0].strip()] for example_id, labels in golds.items()}, predictions, k)
-
-
 # --------------------------------------------------------------------------------- SQuAD v1.1
 _ASCII_PUNCT = frozenset(string.punctuation)
 _EN_ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -146,7 +136,7 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-def _token_f1(prediction_tokens: list[str], gold_tokens: list[str]) -> float:
+def token_f1(prediction_tokens: list[str], gold_tokens: list[str]) -> float:
     common = Counter(prediction_tokens) & Counter(gold_tokens)
     same = sum(common.values())
     if same == 0:
@@ -157,7 +147,7 @@ def _token_f1(prediction_tokens: list[str], gold_tokens: list[str]) -> float:
 
 
 def squad_f1(prediction: str, gold: str) -> float:
-    return _token_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+    return token_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
 
 
 def squad_exact_match(prediction: str, gold: str) -> bool:
@@ -167,7 +157,7 @@ def squad_exact_match(prediction: str, gold: str) -> bool:
 QAGolds = Union[Mapping[str, Sequence[str]], Iterable[Tuple[str, Sequence[str]]]]
 
 
-def _qa_scores(golds: Any, predictions: Mapping[str, str],
+def qa_scores(golds: Any, predictions: Mapping[str, str],
                em_fn: Callable[[str, str], Any], f1_fn: Callable[[str, str], Any]) -> dict[str, float]:
     """The official loop: every gold question counts; an unanswered one scores 0 (the official
     scripts print "Unanswered question ... will receive score 0." and go on); predictions for unknown
@@ -193,78 +183,10 @@ def _qa_scores(golds: Any, predictions: Mapping[str, str],
 
 def squad_em_f1(golds: QAGolds, predictions: Mapping[str, str]) -> dict[str, float]:
     """SQuAD v1.1 official EM/F1 (0-100): ``golds`` maps question id -> gold answer texts,
-    ``predictions`` maps question id -> predicted text. Used by XTREME for XQuAD and TyDiQA-GoldP."""
-    return _qa_scores(golds, predictions, squad_exact_match, squad_f1)
+    ``predictions`` maps question id -> predicted text. XTREME uses it for two of its three QA tasks."""
+    return qa_scores(golds, predictions, squad_exact_match, squad_f1)
 
 
-# --------------------------------------------------------------------------------- MLQA
-@functools.lru_cache(maxsize=1)
-def mlqa_punct() -> frozenset[str]:
-    """Every character of a Unicode "P*" category below sys.maxunicode, plus ASCII punctuation
-    (built on first use: scanning every code point takes a noticeable part of a second)."""
-    return frozenset(ch for ch in map(chr, range(sys.maxunicode))
-                     if unicodedata.category(ch).startswith("P")) | _ASCII_PUNCT
-MLQA_WHITESPACE_LANGS = ("en", "es", "hi", "vi", "de", "ar")
-MLQA_MIXED_SEGMENTATION_LANGS = ("zh",)
-_MLQA_ARTICLES = {
-    "en": re.compile(r"\b(a|an|the)\b"),
-    "es": re.compile(r"\b(un|una|unos|unas|el|la|los|las)\b"),
-    "vi": re.compile(r"\b(của|là|cái|chiếc|những)\b"),
-    "de": re.compile(r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b"),
-    # The official pattern is '\sال^|ال': its first branch can never match ('^' after two
-    # characters), so every occurrence of the letters "ال" becomes a space, even inside words.
-    "ar": re.compile("\\sال^|ال"),
-}
-_CJK = re.compile(r"[\u4e00-\u9fa5]")
-
-
-def mlqa_mixed_segmentation(text: str) -> list[str]:
-    """MLQA's zh tokenisation: each CJK ideograph (U+4E00-U+9FA5) and each punctuation character is
-    a token of its own; the runs between them are split on whitespace."""
-    tokens: list[str] = []
-    run = ""
-    for ch in text:
-        if _CJK.search(ch) or ch in mlqa_punct():
-            if run:
-                tokens.extend(run.split())
-                run = ""
-            tokens.append(ch)
-        else:
-            run += ch
-    if run:
-        tokens.extend(run.split())
-    return tokens
-
-
-def mlqa_normalize_answer(text: str, language: str) -> str:
-    """MLQA normalisation: lower case, drop Unicode punctuation, drop the language's articles
-    (en/es/vi/de/ar; none for hi/zh), then whitespace (or, for zh, mixed) tokenisation re-joined by
-    single spaces. Unknown languages raise ValueError (the official script raises too)."""
-    if language not in MLQA_WHITESPACE_LANGS and language not in MLQA_MIXED_SEGMENTATION_LANGS:
-        raise ValueError(f"Unknown Language {language}")
-    text = text.lower()
-    punct = mlqa_punct()
-    text = "".join(ch for ch in text if ch not in punct)
-    if language in _MLQA_ARTICLES:
-        text = _MLQA_ARTICLES[language].sub(" ", text)
-    tokens = text.split() if language in MLQA_WHITESPACE_LANGS else mlqa_mixed_segmentation(text)
-    return " ".join(t for t in tokens if t.strip() != "")
-
-
-def mlqa_f1(prediction: str, gold: str, language: str) -> float:
-    return _token_f1(mlqa_normalize_answer(prediction, language).split(),
-                     mlqa_normalize_answer(gold, language).split())
-
-
-def mlqa_exact_match(prediction: str, gold: str, language: str) -> bool:
-    return mlqa_normalize_answer(prediction, language) == mlqa_normalize_answer(gold, language)
-
-
-def mlqa_em_f1(golds: QAGolds, predictions: Mapping[str, str],
-               language: str) -> dict[str, float]:
-    """MLQA official EM/F1 (0-100) for answers in ``language`` (en, es, de, ar, hi, vi, zh)."""
-    if language not in MLQA_WHITESPACE_LANGS and language not in MLQA_MIXED_SEGMENTATION_LANGS:
-        raise ValueError(f"Unknown Language {language}")
-    return _qa_scores(golds, predictions,
-                      lambda p, g: mlqa_exact_match(p, g, language),
-                      lambda p, g: mlqa_f1(p, g, language))
+def __getattr__(name: str) -> Any:
+    from harness.aliases import resolve_moved
+    return resolve_moved(__name__, name)

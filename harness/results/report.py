@@ -118,12 +118,18 @@ class TaskMetrics:
 
 # --------------------------------------------------------------------------------- reading
 def results_path(value: str | Path) -> Path:
+    """The results file of a path; an output directory's ``results.jsonl``, read with its shards
+    (read_records), which may be all the directory holds (a grid run by several jobs)."""
+    from harness.results.records import shard_files
+
     path = Path(value)
     if path.is_dir():
+        if not (path / "results.jsonl").is_file() and shard_files(path):
+            return path / "results.jsonl"
         path = path / "results.jsonl"
     if not path.is_file():
         raise HarnessError(f"no results file at '{value}' (expected a results JSONL file or an output "
-                           f"directory containing results.jsonl)")
+                           f"directory containing results.jsonl or shards/)")
     return path
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from harness.errors import DataError, HarnessError, PluginError, shown
 from harness.formats import get_format
+from harness.run.subset import subset_indices
 from harness.spec.tasks import HubOrigin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,9 +24,12 @@ class Examples(list):
     """Validated examples, and ``reads``: what was read to make them (one dict per file, with its
     row count and fingerprint, or per hub split, with the revision it resolved to)."""
 
-    def __init__(self, items: Iterable[dict[str, Any]] = (), reads: list[dict[str, Any]] | None = None):
+    def __init__(self, items: Iterable[dict[str, Any]] = (), reads: list[dict[str, Any]] | None = None,
+                 available: int | None = None):
         super().__init__(items)
         self.reads = reads or []
+        #: how many examples the source held before a subset or ``limit`` was taken
+        self.available = len(self) if available is None else available
 
 
 def file_fingerprint(path: Path, digest: bool = False) -> dict[str, Any]:
@@ -156,11 +159,15 @@ def training_task(task: "Task", registry_tasks: dict[str, "Task"]) -> "Task":
 
 
 def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *, source: str = "auto",
-                  limit: int | None = None, fraction: float = 1.0, seed: int = 0) -> Examples:
-    """Validated examples of one (task, split, language); ``limit`` keeps the first N,
-    ``fraction`` a deterministic subsample (seeded), both recorded in the results."""
+                  limit: int | None = None, fraction: float = 1.0, size: int | None = None,
+                  data_seed: int = 0, stratify: bool = False) -> Examples:
+    """Validated examples of one (task, split, language); ``limit`` keeps the first N rows;
+    ``size`` (N examples) or ``fraction`` keeps the nested subset of ``data_seed``, optionally
+    stratified by label (see :mod:`harness.run.subset`). ``size`` takes precedence over ``limit``
+    (an explicit count of training examples); a ``fraction`` subset is cut to ``limit`` after it is
+    drawn. A ``size`` above the number of examples is a one-line error."""
     fmt = get_format(task.format)
-    if not task.limit_rows:
+    if not task.limit_rows or size is not None:
         limit = None
     rows = plugins.load_rows(task=task, split=split, language=language, source=source)
     examples: list[dict[str, Any]] = []
@@ -203,13 +210,19 @@ def load_examples(plugins: "Plugins", task: "Task", split: str, language: str, *
     if not examples:
         raise DataError(f"no examples for task '{task.name}', split '{split}', language '{language}'",
                         file=where)
-    if fraction < 1.0:
-        keep = max(1, round(len(examples) * fraction))
-        chosen = sorted(random.Random(seed).sample(range(len(examples)), keep))
-        examples = [examples[i] for i in chosen]
+    available = len(examples)
+    what = f"task '{task.name}' ({split}-{language})"
+    if size is not None:
+        if size > available:
+            raise HarnessError(f"--intermediate-size {size} for task '{task.name}': its {split}-{language} data "
+                               f"holds only {available} examples; pass at most {available} (or 'full')")
+        examples = [examples[i] for i in subset_indices(examples, size, data_seed, stratify, what)]
+    elif fraction < 1.0:
+        keep = max(1, round(available * fraction))
+        examples = [examples[i] for i in subset_indices(examples, keep, data_seed, stratify, what)]
         if limit is not None:
             examples = examples[:limit]
-    return Examples(examples, [describe_read(where, n) for where, n in counts.items()])
+    return Examples(examples, [describe_read(where, n) for where, n in counts.items()], available=available)
 
 
 def _message(exc: DataError) -> str:

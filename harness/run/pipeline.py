@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -38,9 +39,11 @@ from harness.spec.hparams import Hyperparams
 from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
-from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
-from harness.engine.training import Reporter, Stop, stop_on_signals
-from harness.run.leftovers import DAMAGED, find_leftovers, remove
+from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
+                                     output_lock, read_records, write_jsonl_atomic)
+from harness.engine import distributed
+from harness.engine.training import Reporter, Stop, budget_steps, stop_on_signals
+from harness.run.leftovers import DAMAGED, PARTIAL, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
@@ -62,9 +65,11 @@ def utc_now() -> str:
 
 
 def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name``, else cuda when available; under a multi-process launcher, each process's own GPU."""
+    device = torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", distributed.local_rank())
+    return device
 
 
 def check_eval_output(output: Any, plugin: str | None) -> None:
@@ -111,9 +116,23 @@ def _with_options(task, options: dict[str, Any] | None):
     return task
 
 
+class _NoWriter:
+    """What a process other than the main one writes records to: nothing."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Pipeline:
+    """``shard``: write the results to ``<output dir>/shards/<shard>.jsonl`` under that cell's lock
+    (``locks/<shard>.lock``, waited for when another runner holds it) instead of ``results.jsonl``
+    under the directory's lock, so runners of other cells (other jobs, other nodes) go on."""
+
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, shard: str | None = None):
         if request.overwrite not in OVERWRITE_MODES:
             raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
         self.registry, self.request = registry, request
@@ -123,6 +142,8 @@ class Pipeline:
         self.reporter.log = self.log
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
+        self.shard = safe_name(shard, "results shard") if shard is not None else None
+        self.main = True   # the process that locks and writes (run() asks the launcher)
         # resolve every name before any work: unknown names fail fast, nothing half-done
         self.targets = [_with_options(registry.task(name), request.task_options.get(name))
                         for name in request.targets]
@@ -155,9 +176,10 @@ class Pipeline:
             if not any(task.spec.has_split(s, lang) for s in request.splits for lang in self.languages[task.name]):
                 raise HarnessError(f"task '{task.name}' has no {'/'.join(request.splits)} split for "
                                    f"{', '.join(self.languages[task.name])}")
-        for name in request.fraction:
-            if name not in request.intermediate:
-                raise HarnessError(f"--intermediate-fraction names '{name}', which is not an intermediate task")
+        for option, names in (("--intermediate-fraction", request.fraction), ("--intermediate-size", request.size)):
+            for name in names:
+                if name not in request.intermediate:
+                    raise HarnessError(f"{option} names '{name}', which is not an intermediate task")
         self.model_source = registry.resolve_model(request.model)
         self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
                                .merged(request.task_hparams.get(t.name), f"task_hparams.{t.name}")
@@ -180,6 +202,7 @@ class Pipeline:
         self.task_inputs = {t.name: task_inputs(t, self.plugins)
                             for t in [*self.intermediate, *self.targets, *self.trains_on.values()]}
         self._keys: dict[str, Any] = {}
+        self.intermediate_counts: dict[str, int] = {}   # unique examples per intermediate task (once trained)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.dropout = ModalityDropout.parse(request.modality_dropout)
 
@@ -201,8 +224,20 @@ class Pipeline:
                 "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in self.intermediate},
                 "inputs": {t.name: {**self.task_inputs[t.name], "train": self._data(t, "train", t.spec.train_language)}
                            for t in self.intermediate},
-                **self._multimodal_key()})
+                **self._subset_key(), **self._multimodal_key()})
         return self._keys["intermediate"]
+
+    def _subset_key(self) -> dict[str, Any]:
+        """Content-key entries of the data-volume settings, present only when a subset is drawn or a
+        step budget is fixed (full-data keys stay those of earlier versions, and of every data seed)."""
+        r, extra = self.request, {}
+        subset = {t.name: {"size": r.size.get(t.name), "fraction": r.fraction.get(t.name, 1.0)}
+                  for t in self.intermediate if t.name in r.size or r.fraction.get(t.name, 1.0) < 1.0}
+        if subset:   # the ranking of run/subset.py (the run seed drew fractions before it)
+            extra["subset"] = {"tasks": subset, "data_seed": r.data_seed, "stratify": r.stratify, "method": "rank-v1"}
+        if r.budget == "steps" and (subset or r.budget_steps is not None):
+            extra["budget"] = {"mode": "steps", "steps": r.budget_steps}
+        return extra
 
     def target_key(self, task) -> str:
         """Key of a target checkpoint: where it starts, the target (code, options), its training data
@@ -299,9 +334,12 @@ class Pipeline:
         return model
 
     def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
-        """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
-        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        """Write the phase's checkpoint (the main process; the others wait for it, then read it);
+        its mid-phase training state is no longer needed."""
+        if self.main:
+            model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
+            shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        distributed.barrier()
 
     def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
         """The encoder after intermediate training (trained once, then reused from disk); None for
@@ -313,22 +351,46 @@ class Pipeline:
         model = self._reuse(directory, {}, "intermediate", summary, train_stats,
                             f" ({'+'.join(t.name for t in self.intermediate)})")
         if model is not None:
+            meta, trained = json.loads((directory / "meta.json").read_text()), train_stats.get("intermediate") or {}
+            self.intermediate_counts = dict(meta.get("examples") or trained.get("unique_examples")
+                                            or trained.get("task_sizes") or {})
             return model, {"key": key, "path": str(directory), "reused": True}
         model = self._load(self.model_source)
         examples, multimodal = self.intermediate_examples
         reads = {name: e.reads for name, e in examples.items()}
-        self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}")
+        self.intermediate_counts = {name: len(e) for name, e in examples.items()}
+        steps = self.step_budget(examples)
+        self.log(f"intermediate training on {', '.join(f'{n} ({len(e)} examples)' for n, e in examples.items())}"
+                 + (f" for {steps} steps (--budget steps)" if steps is not None else ""))
         stats = self.plugins.intermediate_train(model=model, tasks=self.intermediate, examples=examples,
                                                 hparams=self.intermediate_hparams, sampling=self.request.sampling,
                                                 seed=self.request.seed, log=self.reporter,
-                                                state=self._train_state(directory))
+                                                state=self._train_state(directory), steps=steps)
+        if steps is not None and stats.get("steps") != steps:
+            self.log(f"[warning] --budget steps asked for {steps} training steps; harness_intermediate_train "
+                     f"of plugin '{self.plugins.last_result('harness_intermediate_train')}' reports {stats.get('steps')}")
         train_stats["intermediate"] = stats = {**stats, **multimodal}
         _note_reads(train_stats, "intermediate", reads)
         self._save(model, directory, tuple(t.name for t in self.intermediate),
                    {"kind": "intermediate", "key": key, "train": stats, "data": reads,
-                    "tasks": [t.name for t in self.intermediate]})
+                    "tasks": [t.name for t in self.intermediate], "examples": self.intermediate_counts})
         self.log(f"saved intermediate checkpoint {directory}")
         return model, {"key": key, "path": str(directory), "reused": False}
+
+    def step_budget(self, examples: dict[str, Examples]) -> int | None:
+        """--budget steps: the steps of --budget-steps, or those of the full-data run with the same
+        hyperparameters (each task's examples before the subset, under --limit); None: epochs decide."""
+        r = self.request
+        if r.budget != "steps":
+            return None
+        if r.budget_steps is not None:
+            return r.budget_steps
+        if not any(t.name in r.size or r.fraction.get(t.name, 1.0) < 1.0 for t in self.intermediate):
+            return None   # the full data: the same steps as the epoch budget (and the same checkpoint)
+        full = {t.name: min(examples[t.name].available, r.limit) if r.limit and t.limit_rows
+                else examples[t.name].available for t in self.intermediate}
+        hparams = self.intermediate_hparams
+        return budget_steps(full, hparams.batch_size, hparams.epochs, r.sampling.get("cap"))
 
     # -- multimodal: modality dropout and the contamination check (run/modality.py) ----------------
     @functools.cached_property
@@ -339,11 +401,14 @@ class Pipeline:
         examples: dict[str, Examples] = {}
         for task in self.intermediate:
             examples[task.name] = load_examples(self.plugins, task, "train", task.spec.train_language, source=r.data,
-                                                limit=r.limit, fraction=r.fraction.get(task.name, 1.0), seed=r.seed)
+                                                limit=r.limit, fraction=r.fraction.get(task.name, 1.0),
+                                                size=r.size.get(task.name), data_seed=r.data_seed,
+                                                stratify=r.stratify)
             if task.spec.modality == "image_text":
                 kept, dropped = drop_contaminated(examples[task.name], self.target_test_images)
                 kept, counts = drop_modalities(kept, self.dropout, r.seed, task.name)
-                examples[task.name] = Examples(kept, reads=examples[task.name].reads)
+                examples[task.name] = Examples(kept, reads=examples[task.name].reads,
+                                               available=examples[task.name].available)
                 report[task.name] = {"contaminated_dropped": dropped, **counts}
         if not report:
             return examples, {}
@@ -392,7 +457,7 @@ class Pipeline:
             self._carry_head(model, task, Path(start_dir))
         source_task = self.trains_on[task.name]
         examples = load_examples(self.plugins, source_task, "train", source_task.spec.train_language,
-                                 source=self.request.data, limit=self.request.limit, seed=self.request.seed)
+                                 source=self.request.data, limit=self.request.limit)
         self.log(f"target training {task.name} on {len(examples)} English examples"
                  + (f" of {source_task.name}" if source_task is not task else ""))
         select = self._selection(task)
@@ -474,9 +539,15 @@ class Pipeline:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        results_file = self.out / SHARDS_DIR / f"{self.shard}.jsonl" if self.shard else self.out / RESULTS_FILE
+        self.summary = RunSummary(run_id=self.run_id, results_file=results_file)
+        # several processes on this run (accelerate launch, torchrun): the main one locks and writes
+        distributed.start(cpu=self.device.type == "cpu")
+        self.main = distributed.is_main()
+        lock = (contextlib.nullcontext() if not self.main else
+                cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out))
         try:
-            with output_lock(self.out), stop_on_signals():
+            with lock, stop_on_signals():
                 return self._run(self.summary)
         except KeyboardInterrupt as exc:
             raise self._interrupted(exc) from None
@@ -499,10 +570,13 @@ class Pipeline:
     def _run(self, summary: RunSummary) -> RunSummary:
         start = time.perf_counter()
         assert summary.results_file is not None   # set by run()
+        # other runners may share the directory (grid cells): then their temp files may be in use
+        shared = self.shard is not None or (self.out / LOCKS_DIR).is_dir()
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
-            if leftover.safe:
+            if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
-        previous = [r for r in read_records(summary.results_file, warn=lambda m: self.log(f"[warning] {m}"))
+        # the results file and every shard of the directory: a cell any runner finished is not redone
+        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
                     if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
@@ -522,7 +596,8 @@ class Pipeline:
         if summary.skipped:
             self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
         check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
-        writer = ResultsWriter(summary.results_file)
+        distributed.barrier()   # every process has read what is done before the main one writes
+        writer: Any = ResultsWriter(summary.results_file) if self.main else _NoWriter()
         try:
             computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
             if computing:
@@ -589,7 +664,7 @@ class Pipeline:
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
                                                                if isinstance(v, (int, float))))
-        if r.log_samples:
+        if r.log_samples and self.main:
             self._log_samples(task, language, split, examples, output)
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
@@ -601,7 +676,7 @@ class Pipeline:
                   "seed": r.seed, "data": {"source": r.data,
                                            "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
                                            "limit": r.limit, "fraction": r.fraction, "sampling": r.sampling,
-                                           "select_on": r.select_on, "read": examples.reads},
+                                           "select_on": r.select_on, "read": examples.reads, **self.volume(stats)},
                   "examples_per_s": round(float(s.get("examples_per_s", 0.0)), 3),
                   "latency_p50_ms": round(float(s.get("latency_p50_ms", 0.0)), 3),
                   "latency_p95_ms": round(float(s.get("latency_p95_ms", 0.0)), 3),
@@ -615,6 +690,16 @@ class Pipeline:
         if "peak_gpu_mb" in s:
             record["peak_gpu_mb"] = float(s["peak_gpu_mb"])
         return record
+
+    def volume(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Where a result lies on the data-volume axis: the data seed, the requested size per
+        intermediate task (null: a fraction or all of it), the unique examples it trained on ({} for
+        the baseline: N = 0), stratification and the budget (mode and the steps taken)."""
+        r = self.request
+        steps = (stats.get("intermediate") or {}).get("steps")
+        return {"data_seed": r.data_seed, "size": {t.name: r.size.get(t.name) for t in self.intermediate},
+                "intermediate_examples": dict(self.intermediate_counts), "stratify": r.stratify,
+                "budget": {"mode": r.budget, "steps": steps if self.intermediate else None}}
 
     def _log_samples(self, task, language, split, examples, output) -> None:
         by_id = {e["id"]: e for e in examples}
@@ -634,6 +719,8 @@ class Pipeline:
 
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
+        if not self.main:
+            return   # records are written once, by the main process
         writer.write(record)
         for problem in self.plugins.result_written(record):
             self.log(f"[warning] harness_result_written of plugin {problem}")
@@ -677,6 +764,8 @@ class Pipeline:
                            "languages": self.languages, "splits": r.splits, "data": r.data, "limit": r.limit,
                            "data_dir": str(self.registry.data_dir) if self.registry.data_dir else None,
                            "select_on": r.select_on, "select_every": r.select_every, "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
+                           "size": r.size, "data_seed": r.data_seed, "stratify": r.stratify,
+                           "budget": {"mode": r.budget, "steps": r.budget_steps},
                            "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
                            "multimodal": self.intermediate_examples[1] or None,
                            "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.run.subset import parse_count
 from harness.spec.hparams import Hyperparams, in_range, range_text
 from harness.spec.options import check_options
 from harness.spec.registry import options_schema
@@ -32,6 +33,11 @@ class RunRequest:
     select_on: str = "none"                                    # none | en-dev (model selection)
     select_every: int = 0                                      # steps between evaluations; 0 = each epoch
     fraction: dict[str, float] = field(default_factory=dict)   # intermediate task -> fraction
+    size: dict[str, int] = field(default_factory=dict)         # intermediate task -> N examples
+    data_seed: int = 0                                         # ranks examples for the subsets (run/subset.py)
+    stratify: bool = False                                     # subsets keep the label proportions
+    budget: str = "epochs"                                     # epochs | steps (intermediate training)
+    budget_steps: int | None = None                            # steps of --budget steps (None: the full-data run's)
     sampling: dict[str, Any] = field(default_factory=dict)     # temperature, cap
     overwrite: str = "only-missing"
     keep_head: bool = False
@@ -80,7 +86,10 @@ def parse_hparams(values: tuple[str, ...], what: str) -> dict[str, Any]:
 OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
     "--limit": (1, 1e12, True), "--seed": (0, 2**32 - 1, True), "--save-every": (0, 1e6, False),
     "--temperature": (0, 1e6, False), "--cap": (1, 1e12, True), "--hook-timeout": (0, 1e6, False),
+    "--data-seed": (0, 2**32 - 1, True), "--budget-steps": (1, 1e7, True),
 }
+
+BUDGETS = ("epochs", "steps")
 
 
 def check_option(name: str, value: Any, shown: str = "") -> Any:
@@ -109,17 +118,7 @@ def build_request(registry, options: dict[str, Any]):
     for task, langs in parse_assignments(options.get("languages") or (), "--languages").items():
         languages[task] = split_list(langs)
     languages = {task: langs for task, langs in languages.items() if task in targets}
-    fractions: dict[str, float] = {}
-    for value in options.get("fractions") or ():
-        task, _, number = value.rpartition("=")
-        try:
-            fraction = float(number)
-        except ValueError:
-            raise HarnessError(f"--intermediate-fraction '{value}': expected F or TASK=F with F in (0, 1]") from None
-        if not 0 < fraction <= 1:
-            raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
-        for name in ([task] if task else intermediate):
-            fractions[name] = fraction
+    fractions, sizes = subset_requests(options, intermediate)
     cli_hparams = parse_hparams(options.get("hparams") or (), "--hparam")
     cli_inter = parse_hparams(options.get("intermediate_hparams") or (), "--intermediate-hparam")
     hparams = {**(preset.hparams if preset else {}), **cli_hparams}
@@ -141,6 +140,7 @@ def build_request(registry, options: dict[str, Any]):
         limit = check_option("--limit", preset.limit if preset else None, f"preset '{preset.name}' limit" if preset else "")
     seed = check_option("--seed", options["seed"] if options.get("seed") is not None else 1)
     save_every = check_option("--save-every", options["save_every"] if options.get("save_every") is not None else 10.0)
+    budget, budget_steps = budget_request(options)
     task_options = {task: dict(values) for task, values in (preset.options if preset else {}).items()
                     if task in targets}
     preset_name = preset.name if preset else ""
@@ -162,6 +162,8 @@ def build_request(registry, options: dict[str, Any]):
         select_every=select_every or 0, task_hparams=task_hparams,
         output_dir=Path(options.get("output_dir") or "runs"), log_samples=bool(options.get("log_samples") or (preset and preset.log_samples)),
         hparams=hparams, intermediate_hparams=inter_hparams or hparams, fraction=fractions, sampling=sampling,
+        size=sizes, data_seed=check_option("--data-seed", options.get("data_seed")) or 0,
+        stratify=bool(options.get("stratify")), budget=budget, budget_steps=budget_steps,
         overwrite=options.get("overwrite") or "only-missing", keep_head=bool(options.get("keep_head")),
         save_every_s=60.0 * float(save_every),
         hook_timeout_s=check_option("--hook-timeout", options.get("hook_timeout")),
@@ -170,3 +172,40 @@ def build_request(registry, options: dict[str, Any]):
         task_options=task_options,
         modality_dropout=options.get("modality_dropout") or (preset.modality_dropout if preset else ""),
         contamination=options.get("contamination") or "drop")
+
+
+def subset_requests(options: dict[str, Any], intermediate: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """``--intermediate-fraction F|TASK=F`` and ``--intermediate-size N|TASK=N`` per intermediate task
+    (a bare value applies to every one); a task named by both is a one-line error."""
+    fractions: dict[str, float] = {}
+    for value in options.get("fractions") or ():
+        task, _, number = value.rpartition("=")
+        try:
+            fraction = float(number)
+        except ValueError:
+            raise HarnessError(f"--intermediate-fraction '{value}': expected F or TASK=F with F in (0, 1]") from None
+        if not 0 < fraction <= 1:
+            raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
+        for name in ([task.strip()] if task else intermediate):
+            fractions[name] = fraction
+    sizes: dict[str, int] = {}
+    for value in options.get("sizes") or ():
+        task, _, number = value.rpartition("=")
+        count = parse_count(number, f"--intermediate-size '{value}'")
+        for name in ([task.strip()] if task else intermediate):
+            if name in fractions:
+                raise HarnessError(f"--intermediate-size '{value}' and --intermediate-fraction both name task "
+                                   f"'{name}'; give it one of them")
+            sizes[name] = count
+    return fractions, sizes
+
+
+def budget_request(options: dict[str, Any]) -> tuple[str, int | None]:
+    """``--budget epochs|steps`` and ``--budget-steps S`` (which implies ``steps``)."""
+    budget = options.get("budget")
+    steps = check_option("--budget-steps", options.get("budget_steps"))
+    if budget is not None and budget not in BUDGETS:
+        raise HarnessError(f"--budget must be one of {', '.join(BUDGETS)}; got '{budget}'")
+    if steps is not None and budget == "epochs":
+        raise HarnessError("--budget-steps sets an equal-steps budget; it contradicts --budget epochs")
+    return ("steps" if steps is not None else budget or "epochs"), (int(steps) if steps is not None else None)

@@ -67,7 +67,13 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "modality_dropout": (str, False, None),
     "log_samples": (bool, False, None),
     "options": (dict, False, None),
+    "resources": (dict, False, None),
 }
+#: a preset's ``resources:`` (what each grid job asks of SLURM or Ray); ``tasks:`` overrides them per
+#: intermediate task (``baseline`` for the cell without one)
+RESOURCE_KEYS: dict[str, Any] = {"partition": str, "gpus_per_job": int, "cpus_per_job": int, "mem_gb": (int, float),
+                                 "time_min": int, "max_concurrent": int, "account": str, "qos": str,
+                                 "constraint": str}
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
 
@@ -91,6 +97,7 @@ class Preset:
     modality_dropout: str = ""
     log_samples: bool = False
     options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
+    resources: dict[str, Any] = field(default_factory=dict)   # grid jobs: RESOURCE_KEYS, plus tasks: {task: {...}}
     description: str = ""
 
 
@@ -264,7 +271,28 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for task, options in (data.get("options") or {}).items():
         if not isinstance(options, dict):
             raise ConfigError(f"{file}: presets.{name}.options.{task}: expected a mapping of task options")
+    check_resources(data.get("resources") or {}, f"presets.{name}.resources", file, nested=True)
     return Preset(name=name, **{k: v for k, v in data.items() if v is not None})
+
+
+def check_resources(values: Any, where: str, file: str, nested: bool = False) -> None:
+    """A ``resources:`` mapping: known keys, values of their type (``tasks:`` one level down)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{file}: {where}: expected a mapping, got {shown(values)}")
+    for key, value in values.items():
+        if nested and key == "tasks":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{file}: {where}.tasks: expected a mapping of task -> resources")
+            for task, override in value.items():
+                check_resources(override, f"{where}.tasks.{task}", file)
+            continue
+        if key not in RESOURCE_KEYS:
+            raise ConfigError(f"{file}: {where}.{key}: unknown resource{did_you_mean(key, RESOURCE_KEYS)} "
+                              f"(known: {', '.join(RESOURCE_KEYS)})")
+        types = RESOURCE_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ConfigError(f"{file}: {where}.{key}: expected {getattr(types, '__name__', 'a number')}, "
+                              f"got {shown(value)}")
 
 
 def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:

@@ -101,6 +101,13 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
         if spec.format and spec.format != task.format:
             raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: '{spec.format}' but plugin "
                               f"'{plugin_name}' implements '{task.format}'")
+        off = sorted(i.name for i in loaded.infos.values() if i.disabled or i.error)
+        if spec.metric not in registry.metrics and off:
+            # most likely the metric of a disabled or failed plugin (a suite's): the task is unavailable,
+            # not the whole configuration broken; without such a plugin, check_task reports a typo
+            registry.unavailable[task.name] = (f"its metric '{spec.metric}' is not registered (disabled or "
+                                               f"failed plugins: {', '.join(off)})")
+            return
         task.spec = dataclasses.replace(spec, plugin=plugin_name, format=task.format)
         check_task(task)
         registry.tasks[task.name] = task
@@ -151,7 +158,7 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                         registry.metrics.pop(metric, None)
                     info.tasks, info.models, info.formats, info.metrics = [], [], [], []
     for name, spec in config.specs.items():
-        if name not in registry.tasks:
+        if name not in registry.tasks and name not in registry.unavailable:
             plugin = spec.plugin or name   # undeclared: a plugin named after the task is the usual owner
             info = loaded.infos.get(plugin)
             if not spec.plugin and (info is None or not (info.disabled or info.error)):

@@ -107,7 +107,7 @@ class Task:
     format: ClassVar[str]
     #: Optional default spec (tasks.yaml schema, as a dict) for third-party tasks that ship no YAML.
     default_spec: ClassVar[dict[str, Any] | None] = None
-    #: False when rows are not independent examples (BUCC: sentences then gold pairs), so that
+    #: False when rows are not independent examples (bitext mining: sentences then gold pairs), so that
     #: ``--limit`` must not cut them
     limit_rows: ClassVar[bool] = True
     #: options the task itself reads from tasks.yaml ``options`` (besides its format's): name ->
@@ -182,6 +182,13 @@ class Task:
             raise DataError(f"task '{self.name}' declares no hub source", field="hub")
         name = hub.name.format(lang=language) if hub.name else None
         yield from read_hub(hub, name, self.spec.splits.get(split, split))
+
+    def export_golds(self, split: str, language: str) -> list[Any] | None:
+        """The golds of one (split, language) for an exported labels folder, when the per-example
+        logs cannot carry them (a bitext-mining log holds the predicted pairs, not the gold ones);
+        None (the default): the logs' ``gold`` fields are the golds. Read from the local directory,
+        which the exporter sets to the one the run read."""
+        return None
 
     # -- helpers for plugins ------------------------------------------------------------------
     def languages(self) -> list[str]:
