@@ -516,7 +516,7 @@ def method_note(model: ModelReport) -> str:
                      f"test items from --log-samples, the same resample for both configurations and every seed; "
                      f"metric recomputed on each); n.s. = the interval includes 0")
     if any(s.delta is not None and s.delta_interval is None for s in scores):
-        parts.append("Δ ±x sd: standard deviation over seeds of the per-seed difference (no samples logged); "
+        parts.append("Δ ±x sd: standard deviation over seeds of the per-seed difference (no usable --log-samples on both sides); "
                      "'1 seed': no spread to show")
     return "; ".join(parts)
 
