@@ -278,8 +278,12 @@ class Pipeline:
 
     @property
     def config_label(self) -> str:
+        """Folder name of this configuration's --log-samples files: the intermediate key (which holds
+        the seed) or, for the baseline, a key of the model and the seed, so seeds never overwrite."""
         names = "+".join(t.name for t in self.intermediate) or "baseline"
-        return f"{names}-{self.intermediate_key() or content_key({'m': self.request.model, 'r': self.request.revision}, 8)}"[:80]
+        key = self.intermediate_key() or content_key({"m": self.request.model, "r": self.request.revision,
+                                                      "seed": self.request.seed}, 8)
+        return f"{names}-{key}"[:80]
 
     # -- model states ---------------------------------------------------------------------------
     def _load(self, source: str) -> LoadedModel:
