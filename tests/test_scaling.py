@@ -290,3 +290,9 @@ def test_each_seed_of_the_baseline_logs_its_samples_to_its_own_folder(tmp_path):
     assert path(seed=1) != path(seed=2)
     assert path(seed=1) == path(seed=1)
     assert path(seed=1).parent.parent.name.startswith("baseline-")
+
+
+def test_modality_dropout_is_in_the_key_of_image_text_intermediate_tasks_only(tmp_path):
+    # dropout never touches a text-only task's examples, so it must not retrain its checkpoint
+    key = lambda **options: pipeline(tmp_path, **options).intermediate_key()  # noqa: E731
+    assert key(modality_dropout="image=0.5") == key()

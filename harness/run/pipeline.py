@@ -440,8 +440,8 @@ class Pipeline:
     def _multimodal_key(self) -> dict[str, Any]:
         """Content-key entries of the multimodal settings, present only when they apply (older keys stay valid)."""
         extra: dict[str, Any] = {}
-        if self.dropout.active:
-            extra["modality_dropout"] = self.dropout.as_dict()
+        if self.dropout.active and any(t.spec.modality == "image_text" for t in self.intermediate):
+            extra["modality_dropout"] = self.dropout.as_dict()   # it only touches image-text examples
         if self.target_test_images:
             extra["excluded_images"] = content_key(sorted(self.target_test_images))
         return extra
