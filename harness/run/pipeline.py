@@ -292,8 +292,12 @@ class Pipeline:
 
     @property
     def config_label(self) -> str:
+        """Folder name of this configuration's --log-samples files: the intermediate key (which holds
+        the seed) or, for the baseline, a key of the model and the seed, so seeds never overwrite."""
         names = "+".join(t.name for t in self.intermediate) or "baseline"
-        return f"{names}-{self.intermediate_key() or content_key({'m': self.request.model, 'r': self.request.revision}, 8)}"[:80]
+        key = self.intermediate_key() or content_key({"m": self.request.model, "r": self.request.revision,
+                                                      "seed": self.request.seed}, 8)
+        return f"{names}-{key}"[:80]
 
     # -- model states ---------------------------------------------------------------------------
     def _load(self, source: str) -> LoadedModel:
@@ -499,8 +503,8 @@ class Pipeline:
     def _multimodal_key(self) -> dict[str, Any]:
         """Content-key entries of the multimodal settings, present only when they apply (older keys stay valid)."""
         extra: dict[str, Any] = {}
-        if self.dropout.active:
-            extra["modality_dropout"] = self.dropout.as_dict()
+        if self.dropout.active and any(t.spec.modality == "image_text" for t in self.intermediate):
+            extra["modality_dropout"] = self.dropout.as_dict()   # it only touches image-text examples
         if self.target_test_images:
             extra["excluded_images"] = content_key(sorted(self.target_test_images))
         return extra
