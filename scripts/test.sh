@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Set everything up from scratch, lint, type-check and run the test suite (this is what CI runs).
-# Arguments go to pytest: `bash scripts/test.sh -m "not slow"` is the fast tier.
+# Set up (or reuse) .venv, lint, type-check and run the test suite (CI runs it after a fresh set-up).
+# A first argument --fresh rebuilds .venv from scratch; the other arguments go to pytest:
+# `bash scripts/test.sh -m "not slow"` is the fast tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+if [ "${1:-}" = "--fresh" ]; then shift; bash scripts/setup.sh --fresh; else bash scripts/setup.sh; fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/ruff check .
 .venv/bin/mypy

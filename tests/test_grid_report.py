@@ -204,7 +204,12 @@ def test_report_aggregation_math(tmp_path):
     assert rows["mnli"]["scores"]["xquad"]["delta"] == pytest.approx(5.0)
     # the average column: mean over targets; its delta the mean of the deltas
     assert rows["baseline"]["average"]["mean"] == pytest.approx(45.0)
-    assert rows["mnli"]["average"] == {"mean": pytest.approx(53.75), "delta": pytest.approx(8.75)}
+    assert rows["mnli"]["average"]["mean"] == pytest.approx(53.75)
+    assert rows["mnli"]["average"]["delta"] == pytest.approx(8.75)
+    # every delta carries a spread: the per-seed differences (20, 5) on xnli, (12.5, 5) on the average
+    assert mnli["delta_spread"]["std"] == pytest.approx(statistics.stdev([20, 5]))
+    assert mnli["delta_spread"]["min"] == pytest.approx(5) and mnli["delta_spread"]["max"] == pytest.approx(20)
+    assert rows["mnli"]["average"]["delta_spread"]["std"] == pytest.approx(statistics.stdev([12.5, 5]))
     # per language: xnli en baseline (50+60)/2=55, mnli (70+60)/2=65; de 45 vs 60
     by_lang = m["by_language"]["xnli"]
     assert by_lang["baseline"]["en"]["mean"] == pytest.approx(55.0)
@@ -222,13 +227,15 @@ def test_report_aggregation_math(tmp_path):
 
     # markdown and CSV carry the same numbers
     md = runner.invoke(cli, ["report", str(path), "--format", "md"]).stdout
-    assert "| mnli | 62.5 ± 3.5 (+12.5) | 45.0 ± 7.1 (+5.0) | 53.8 (+8.8) |" in md
+    assert "| mnli | 62.5 ± 3.5 (+12.5 ±10.6 sd) | 45.0 ± 7.1 (+5.0 ±0.0 sd) | 53.8 (+8.8 ±5.3 sd) |" in md
+    assert "standard deviation over seeds of the per-seed difference" in md
     assert "| baseline | 50.0 ± 7.1 | 40.0 ± 7.1 | 45.0 |" in md
     table = runner.invoke(cli, ["report", str(path)])
-    assert table.exit_code == 0 and "62.5 ± 3.5 (+12.5)" in table.stdout
+    assert table.exit_code == 0 and "62.5 ± 3.5 (+12.5 ±10.6 sd)" in table.stdout
     rows_csv = list(csv.DictReader(io.StringIO(runner.invoke(cli, ["report", str(path), "--format", "csv"]).stdout)))
     cell = next(r for r in rows_csv if r["model"] == "m" and r["intermediate"] == "mnli" and r["target"] == "xnli")
     assert float(cell["mean"]) == pytest.approx(62.5) and float(cell["delta"]) == pytest.approx(12.5)
+    assert float(cell["delta_sd"]) == pytest.approx(10.6066, abs=1e-3) and cell["ci_method"] == "seed spread"
     assert cell["n_seeds"] == "2" and math.isclose(float(cell["std"]), 3.5355, abs_tol=1e-3)
 
     png = tmp_path / "plot.png"

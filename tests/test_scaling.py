@@ -281,3 +281,18 @@ def test_grid_sizes_end_to_end_records_the_examples_used(tmp_path):
     trained = [r["train"]["intermediate"] for r in records if r["intermediate"]]
     assert {t["unique_examples"]["mnli"] for t in trained} == {16, 32}
     assert all(t["examples_seen"] == 16 and t["steps"] == 1 for t in trained if t["unique_examples"]["mnli"] == 16)
+
+
+def test_each_seed_of_the_baseline_logs_its_samples_to_its_own_folder(tmp_path):
+    # the baseline has no intermediate key; its folder must still tell seeds apart, or seed 2's
+    # --log-samples overwrite seed 1's and item-level statistics read the wrong predictions
+    path = lambda **options: pipeline(tmp_path, intermediate="", **options)._samples_path("xnli", "de", "test")  # noqa: E731
+    assert path(seed=1) != path(seed=2)
+    assert path(seed=1) == path(seed=1)
+    assert path(seed=1).parent.parent.name.startswith("baseline-")
+
+
+def test_modality_dropout_is_in_the_key_of_image_text_intermediate_tasks_only(tmp_path):
+    # dropout never touches a text-only task's examples, so it must not retrain its checkpoint
+    key = lambda **options: pipeline(tmp_path, **options).intermediate_key()  # noqa: E731
+    assert key(modality_dropout="image=0.5") == key()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.commands import bench, clean, eval, grid, plugins, report, tasks
+from harness.commands import bench, clean, eval, grid, plugins, report, rescore, tasks
 from harness.commands.options import _DEBUG, console
 from harness.errors import HarnessError
 
@@ -44,7 +44,7 @@ def cli() -> None:
 
 
 for command in (eval.eval_command, tasks.tasks_command, plugins.plugins_command, grid.grid_command,
-                report.report_command, bench.bench_command, clean.clean_command):
+                report.report_command, rescore.rescore_command, bench.bench_command, clean.clean_command):
     cli.add_command(command)
 
 

@@ -25,12 +25,17 @@ from harness.run.request import build_request
 def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
     zero-shot on every language of each target."""
-    from harness.run.pipeline import Pipeline
-
     registry = env.registry(options["data_dir"])
     request = build_request(registry, options)
+    for name in (*request.intermediate, *request.targets):   # bad names fail here, before torch is imported:
+        registry.task(name)                                  # the tasks first (as the pipeline checks them),
+    registry.resolve_model(request.model, request.revision)  # then the model
+    from harness.run.pipeline import Pipeline
+
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
     summary = pipeline.run()
+    if not pipeline.main:
+        return   # several processes (accelerate launch): the main one reports
     if as_json:
         print_json(summary)
     else:

@@ -1,8 +1,9 @@
 """``harness grid``: the baseline and every intermediate x target pair, for several seeds."""
 from __future__ import annotations
 
-from typing import Any
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,14 +27,41 @@ from harness.run.grid import config_name, run_grid
               help="Data-volume axis as fractions of each intermediate task's data.")
 @click.option("--dropout-p", "dropout_axis", default=None, metavar="0,0.3,1",
               help="Axis of the image probability of --modality-dropout (image-text intermediate tasks).")
+@click.option("--executor", type=click.Choice(["local", "pool", "slurm", "ray"]), default="local", show_default=True,
+              help="Where cells run: local (one after the other, here), pool (one process per --devices entry), "
+                   "slurm (jobs through submitit), ray (tasks on a Ray cluster).")
+@click.option("--devices", default=None, metavar="0,1,2,3", help="--executor pool: CUDA devices, one cell on each "
+                                                                 "at a time ('cpu,cpu': two CPU workers).")
+@click.option("--max-concurrent", "max_concurrent", type=click.IntRange(min=0), default=None,
+              help="At most this many cells at once (default: the preset's resources, else no limit).")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Resubmit a failing cell this many times before recording its error (default: 0 local, 1 else).")
+@click.option("--partition", default=None, help="slurm: partition (default: the preset's resources).")
+@click.option("--gpus-per-job", "gpus_per_job", type=click.IntRange(min=0), default=None, help="slurm/ray: GPUs per cell.")
+@click.option("--cpus-per-job", "cpus_per_job", type=click.IntRange(min=1), default=None, help="slurm/ray: CPUs per cell.")
+@click.option("--mem-gb", "mem_gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job.")
+@click.option("--time-min", "time_min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job.")
+@click.option("--account", default=None, help="slurm: account to charge.")
+@click.option("--ray-address", "ray_address", default=None, metavar="ADDRESS",
+              help="ray: the cluster to join (auto, or ray://host:10001); default: start a local one.")
+@click.option("--merge", is_flag=True, help="Only merge the output directory's shards into one sorted "
+                                            "results.jsonl (no cell runs).")
 @run_options
 @common_options
-def grid_command(env, as_json: bool, **options: Any) -> None:
+def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
     from harness.results.report import build_report, metric_for, render_table
+    from harness.run.cells import registry_args
 
+    if merge:
+        from harness.results.records import merge_shards
+
+        target, n_records, n_shards = merge_shards(Path(options["output_dir"]))
+        out.print(f"merged {n_shards} shard(s): {target} ({n_records} records, sorted)", highlight=False)
+        return
     registry = env.registry(options["data_dir"])
+    options["registry_args"] = registry_args(env, options["data_dir"])
     summary = run_grid(registry, options, reporter=rich_reporter(),
                        log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
                        progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,

@@ -11,6 +11,8 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
+from harness.spec.config import KEEP_CHECKPOINTS
+
 console = Console(stderr=True)
 out = Console()
 #: set per invocation by --debug / $HARNESS_DEBUG; read by the CLI's error handler
@@ -109,9 +111,21 @@ RUN_OPTIONS = [
 ]
 
 
+#: checkpoint retention (eval, grid): what is kept on disk; no result depends on it
+CHECKPOINT_OPTIONS = [
+    click.option("--keep-checkpoints", "keep_checkpoints", type=click.Choice(KEEP_CHECKPOINTS),
+                 default=None, help="Checkpoints kept after a run: all (default); intermediate (each target "
+                                    "checkpoint is removed once its cells are evaluated); none. A rerun still "
+                                    "skips finished cells; only new cells retrain."),
+    click.option("--whole-target-checkpoints", "whole_target_checkpoints", is_flag=True,
+                 help="Save a target trained with a frozen encoder (--hparam freeze_encoder=true) whole, "
+                      "not as its head plus a reference to the encoder it started from."),
+]
+
+
 def run_options(func: Callable) -> Callable:
-    """Apply every option of RUN_OPTIONS, so ``eval`` and ``grid`` accept the same ones."""
-    for option in reversed(RUN_OPTIONS):
+    """Apply every option of RUN_OPTIONS and CHECKPOINT_OPTIONS, so ``eval`` and ``grid`` accept the same ones."""
+    for option in reversed(RUN_OPTIONS + CHECKPOINT_OPTIONS):
         func = option(func)
     return func
 

@@ -42,14 +42,22 @@ class LoadedModel:
         return TaskModel(encoder, {name: self.heads[name] for name in task_names}).to(self.device)
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save(self, directory: Path, heads: tuple[str, ...] = (), meta: dict[str, Any] | None = None) -> None:
-        """Write encoder, tokenizer, selected heads and ``meta.json`` atomically (temp dir + rename)."""
+    def save(self, directory: Path, heads: tuple[str, ...] = (), meta: dict[str, Any] | None = None,
+             encoder_ref: dict[str, Any] | None = None) -> None:
+        """Write encoder, tokenizer, selected heads and ``meta.json`` atomically (temp dir + rename).
+        With ``encoder_ref`` (an encoder left as it started: where it comes from), the heads and
+        ``encoder-ref.json`` stand in for the encoder, which is not written again."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
-            self.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp / "encoder")
+            if encoder_ref is not None:
+                if self.fusion is not None:
+                    raise ValueError("a model with a vision tower is saved whole")
+                (tmp / ENCODER_REF).write_text(json.dumps(encoder_ref, indent=1, sort_keys=True))
+            else:
+                self.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+                self.tokenizer.save_pretrained(tmp / "encoder")
             if self.fusion is not None:  # beside the plain text encoder
                 self.fusion.save(tmp / "vision")
             for name in heads:
@@ -68,7 +76,19 @@ class LoadedModel:
 
     @staticmethod
     def is_checkpoint(directory: Path) -> bool:
-        return (Path(directory) / "meta.json").exists() and (Path(directory) / "encoder").is_dir()
+        directory = Path(directory)
+        return (directory / "meta.json").exists() and ((directory / "encoder").is_dir()
+                                                       or (directory / ENCODER_REF).is_file())
+
+
+#: in a checkpoint saved without its encoder: where the (unchanged) encoder is
+ENCODER_REF = "encoder-ref.json"
+
+
+def encoder_ref(directory: Path) -> dict[str, Any] | None:
+    """The encoder reference of a checkpoint saved as heads only, or None (the encoder is inside)."""
+    path = Path(directory) / ENCODER_REF
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def checkpoint_problem(directory: Path) -> str | None:

@@ -275,6 +275,25 @@ class ModelSelection:
                 "best_step": self.best_step, "best_score": self.best_score}
 
 
+def batch_tokens(batch: dict[str, Any]) -> tuple[int, int]:
+    """(real, padded) tokens of a collated batch, counted on the host before it goes to the device:
+    the ones and the size of every ``*attention_mask`` (several for dual encoders); without a mask,
+    the size of the ``*input_ids`` for both."""
+    masks = [v for k, v in batch.items() if k.endswith("attention_mask") and isinstance(v, torch.Tensor)]
+    if masks:
+        return sum(int(m.sum()) for m in masks), sum(m.numel() for m in masks)
+    size = sum(v.numel() for k, v in batch.items() if k.endswith("input_ids") and isinstance(v, torch.Tensor))
+    return size, size
+
+
+def optimizer_state_bytes(optimizer: Any) -> int:
+    """Bytes of the optimizer's per-parameter state buffers (AdamW: the two moments); scalar step
+    counters are left out."""
+    inner = getattr(optimizer, "optimizer", optimizer)   # accelerate wraps it
+    return sum(value.numel() * value.element_size() for state in inner.state.values() for value in state.values()
+               if isinstance(value, torch.Tensor) and value.ndim > 0)
+
+
 def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any,
                 seed: int, sampling: dict[str, Any] | None = None, reporter: Reporter | None = None,
                 state_dir: Any = None, save_every_s: float = 600.0,
@@ -282,7 +301,27 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     """Train ``model.encoder`` plus one head per task in place; return statistics. With
     ``state_dir``, the training state is saved every ``save_every_s`` seconds and a rerun resumes
     from it (see :class:`TrainState`). With ``select``, the best weights on ``select["score"]`` are
-    kept (see :class:`ModelSelection`). ``steps`` fixes the number of steps instead of ``hparams.epochs``."""
+    kept (see :class:`ModelSelection`). ``steps`` fixes the number of steps instead of ``hparams.epochs``.
+
+    The statistics carry the cost of the phase: ``wall_seconds`` (all of it: featurising, set-up,
+    training, model selection), ``seconds`` (the training loop), examples/s and tokens/s (real and
+    padded) over the loop, ``peak_host_mb`` (RSS) and on GPU ``peak_gpu_mb``/``peak_gpu_reserved_mb``,
+    ``trainable_parameters`` and ``optimizer_state_bytes``."""
+    from harness.engine.memory import peak_memory
+
+    start = time.perf_counter()
+    with peak_memory(model.device) as memory:
+        stats = _train(model, tasks, examples, hparams, seed, sampling, reporter, state_dir, save_every_s, select,
+                       steps)
+    peaks = memory.stats()
+    if model.device.type == "cuda":
+        peaks["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved(model.device) / 2**20, 1)
+    return {**stats, "wall_seconds": round(time.perf_counter() - start, 3), **peaks}
+
+
+def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]]], hparams: Any, seed: int,
+           sampling: dict[str, Any] | None, reporter: Reporter | None, state_dir: Any, save_every_s: float,
+           select: dict[str, Any] | None, steps: int | None) -> dict[str, Any]:
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -301,19 +340,28 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                               float(sampling.get("temperature", 1.0)), sampling.get("cap"), steps)
     accelerator = Accelerator(mixed_precision=precision_policy(device, hparams.mixed_precision),
                               cpu=device.type == "cpu")
+    frozen = bool(getattr(hparams, "freeze_encoder", False))
+    if frozen:   # heads only: the encoder's weights stay as they started
+        model.encoder.requires_grad_(False)
     task_model = model.task_model(*[task.name for task in tasks])
     optimizer = _optimizer(task_model, hparams.learning_rate, hparams.weight_decay)
     optimizer_steps = math.ceil(len(schedule) / hparams.grad_accum)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hparams.warmup_ratio * optimizer_steps),
                                                 optimizer_steps)
     task_model, optimizer, scheduler = accelerator.prepare(task_model, optimizer, scheduler)
-    # shard the schedule when several processes train data-parallel
-    schedule = schedule.shard(accelerator.process_index, accelerator.num_processes)
+    # shard the schedule when several processes train data-parallel; each gets as many steps (the
+    # last round is filled from the continuing batch stream), or the gradient all-reduces would hang
+    if accelerator.num_processes > 1:
+        count = accelerator.num_processes
+        schedule = Schedule(schedule.lengths, schedule.batch_size, -(-schedule.total // count) * count,
+                            schedule.seed, schedule.weights).shard(accelerator.process_index, count)
     pad_id = model.tokenizer.pad_token_id or 0
     task_model.train()
     running = torch.zeros((), device=accelerator.device)
     recent: list[float] = []
     seen = pending = updates = done = 0
+    tokens = [0, 0]           # real, padded: of this call (a resumed phase counts from its resumption)
+    examples_now = 0
     saver = TrainState(state_dir, save_every_s)
     selection = ModelSelection(select, len(schedule), hparams.epochs) if select else None
     fingerprint = {"steps": len(schedule), "seed": seed, "hparams": hparams.as_dict(),
@@ -342,6 +390,10 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             if step <= done:
                 continue
             batch = formats[name].collate([features[name][i] for i in indices], pad_id)
+            real, padded = batch_tokens(batch)   # on the host, before the copy: no device sync
+            tokens[0] += real
+            tokens[1] += padded
+            examples_now += len(indices)
             batch = to_device(batch, accelerator.device)
             # explicit accumulation: update every grad_accum steps and at the very last step
             # (accelerate's accumulate() only knows the last step of dataloaders it prepared)
@@ -374,7 +426,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
             stopping = update and _STOP["signal"] is not None
             if stopping or (update and step < len(schedule) and saver.due()):
                 saved = None
-                if saver.path is not None:
+                if saver.path is not None and accelerator.is_main_process:   # one writer of the state
                     saver.save({"fingerprint": fingerprint, "step": step, "seen": seen, "updates": updates,
                                 "recent": recent, "running": running.item(), "pending": pending,
                                 "selection": selection.state() if selection else None,
@@ -393,9 +445,14 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
     if selection is not None:
         selection.restore(accelerator.unwrap_model(task_model))
     task_model.eval()
+    loop = max(seconds, 1e-9)
     stats = {"steps": len(schedule), "optimizer_steps": updates, "seconds": round(seconds, 3),
-             "examples": seen, "examples_per_s": round(seen / max(seconds, 1e-9), 2),
+             "examples": seen, "examples_per_s": round(examples_now / loop, 2),
              "examples_seen": seen, "unique_examples": {task.name: len(examples[task.name]) for task in tasks},
+             "tokens_real": tokens[0], "tokens_padded": tokens[1],
+             "tokens_per_s_real": round(tokens[0] / loop, 1), "tokens_per_s_padded": round(tokens[1] / loop, 1),
+             "trainable_parameters": sum(p.numel() for p in task_model.parameters() if p.requires_grad),
+             "optimizer_state_bytes": optimizer_state_bytes(optimizer),
              "final_loss": recent[-1] if recent else None,
              "task_sizes": {name: len(f) for name, f in features.items()},
              "data": {task.name: facts for task in tasks
@@ -404,4 +461,7 @@ def train_model(model: Any, tasks: list[Any], examples: dict[str, list[dict[str,
                                       float(sampling.get("temperature", 1.0)), sampling.get("cap"))}
     if selection is not None:
         stats["selection"] = selection.stats()
+    if frozen:
+        stats["frozen_encoder"] = True
+        model.encoder.requires_grad_(True)
     return stats

@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 from harness.errors import HarnessError
 from harness.results.report import config_label, latest_results
+from harness.results.samples import samples_file
+from harness.results.stats import Spread, seed_spread
+from harness.results.tables import print_table
 
 SOURCE_LANGUAGE = "en"
 
@@ -31,6 +34,11 @@ class GapRow:
     weakness: dict[str, float] = field(default_factory=dict)
     reliance: float | None = None
     dropout: float | None = None
+    per_seed: dict[int, float] = field(default_factory=dict)     # seed -> gap of that seed
+
+    @property
+    def spread(self) -> Spread | None:
+        return seed_spread(list(self.per_seed.values())) if self.per_seed else None
 
     @property
     def gap(self) -> float:
@@ -44,16 +52,6 @@ class GapRow:
 def dropout_of(record: dict[str, Any]) -> float | None:
     setting = (((record.get("train") or {}).get("intermediate") or {}).get("modality_dropout") or {})
     return float(setting["image"]) if "image" in setting else None
-
-
-def samples_file(record: dict[str, Any], language: str) -> Path | None:
-    """The ``--log-samples`` file of a result record's (configuration, task, split) in ``language``."""
-    names = "+".join(record.get("intermediate") or []) or "baseline"
-    key = ((record.get("checkpoints") or {}).get("intermediate") or {}).get("key")
-    root = Path(record.get("_source", "results.jsonl")).parent / "samples"
-    matches = sorted(root.glob(f"{names}-*/{record['task']}/{record['split']}-{language}.jsonl"))
-    exact = [m for m in matches if m.parent.parent.name == f"{names}-{key}"[:80]]
-    return (exact or matches or [None])[0]
 
 
 def _predictions(path: Path) -> dict[str, bool]:
@@ -93,6 +91,13 @@ def build_gap(records: list[dict[str, Any]], metric_for_task: Callable[[dict], t
         others = [lang for lang in by_language if lang != SOURCE_LANGUAGE]
         row = GapRow(label, target, metric, score(SOURCE_LANGUAGE), statistics.fmean(score(l) for l in others),
                      dropout=dropout_of(first))
+        for seed in sorted({int(r.get("seed", 1)) for r in by_language[SOURCE_LANGUAGE]}):
+            def at(lang: str, seed: int = seed) -> list[float]:
+                return [r["metrics"][metric] * scale for r in by_language[lang]
+                        if int(r.get("seed", 1)) == seed and metric in r["metrics"]]
+            seen = [statistics.fmean(at(lang)) for lang in others if at(lang)]
+            if at(SOURCE_LANGUAGE) and seen:
+                row.per_seed[seed] = statistics.fmean(at(SOURCE_LANGUAGE)) - statistics.fmean(seen)
         blind = f"text_only_{metric}"
         if all(blind in r["metrics"] for rs in by_language.values() for r in rs):
             row.reliance = statistics.fmean(score(l) - score(l, blind) for l in by_language)
@@ -113,18 +118,23 @@ def render_gap(rows: list[GapRow], console) -> None:
     if not rows:
         console.print("no target has English and other-language results for the gap")
         return
-    table = Table(title="English / non-English gap (primary metric, 0-100)",
-                  caption="gap: en - mean(other languages); reliance: score - text-only score; "
-                          "weakness: % of parallel examples right in en, wrong in l")
+    table = Table(title="English / non-English gap (primary metric, 0-100)")
     for name in ("configuration", "target", "en", "others", "gap", "gap %", "reliance", "weakness"):
         table.add_column(name, justify="left" if name in ("configuration", "target", "weakness") else "right",
                          overflow="fold")
     for row in rows:
         relative = "" if row.relative is None else f"{100 * row.relative:.1f}"
         weakness = " ".join(f"{lang}={value:.1f}" for lang, value in row.weakness.items()) or "(no --log-samples)"
-        table.add_row(row.config, row.target, f"{row.english:.1f}", f"{row.others:.1f}",
-                      f"{row.gap:+.1f}", relative, "" if row.reliance is None else f"{row.reliance:+.1f}", weakness)
-    console.print(table)
+        spread = row.spread
+        gap = f"{row.gap:+.1f}" + (f" ±{spread.std:.1f} sd" if spread is not None and spread.std is not None
+                                   else ", 1 seed")
+        table.add_row(row.config, row.target, f"{row.english:.1f}", f"{row.others:.1f}", gap, relative,
+                      "" if row.reliance is None else f"{row.reliance:+.1f}", weakness)
+    print_table(table, console)
+    console.print("method: gap = en - mean(other languages), ± the standard deviation over seeds of the per-seed "
+                  "gap ('1 seed': no spread); reliance = score - text-only score (mean over seeds and languages); "
+                  "weakness = % of parallel examples right in en, wrong in l", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def plot_gap(rows: list[GapRow], path: str | Path) -> Path:

@@ -11,6 +11,7 @@ A results file is JSONL; each line is one record with a ``type``:
 Lines are appended whole, flushed and fsynced; a torn last line left by a kill is cut off on the
 next open. Readers ignore unknown fields and accept older ``schema_version`` values.
 """
+import contextlib
 import json
 import os
 import sys
@@ -78,7 +79,10 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "peak_gpu_mb": (float, False, "peak GPU memory during the evaluation (GPU runs only)"),
         "eval_seconds": (float, True, "wall time of the evaluation"),
         "train": (dict, False, "statistics of the training phases that produced the model (per phase "
-                               "`steps`, `examples_seen`, `unique_examples`; "
+                               "`steps`, `examples_seen`, `unique_examples`, and its cost: `wall_seconds`, "
+                               "`seconds` of the loop, `examples_per_s`, `tokens_per_s_real` and "
+                               "`tokens_per_s_padded`, `peak_host_mb`, on GPU `peak_gpu_mb`, "
+                               "`trainable_parameters`, `optimizer_state_bytes`; "
                                "`data`: the format's report on the training rows, e.g. QA rows dropped; "
                                "`selection`: model selection); `data`: what each phase read"),
         "time": (str, True, "UTC time written"),
@@ -247,11 +251,55 @@ def validate_record(record: dict[str, Any]) -> list[str]:
     return problems
 
 
+#: the results file of an output directory, and the directory of its shards (one file per grid cell)
+RESULTS_FILE = "results.jsonl"
+SHARDS_DIR = "shards"
+LOCKS_DIR = "locks"
+
+
+def shard_files(directory: Path) -> list[Path]:
+    """The shards of an output directory, in name order (``<dir>/shards/*.jsonl``)."""
+    shards = Path(directory) / SHARDS_DIR
+    if not shards.is_dir():
+        return []
+    return sorted(p for p in shards.glob("*.jsonl") if p.is_file() and not p.name.startswith("."))
+
+
+def results_files(path: Path) -> list[Path]:
+    """What a results path stands for: a directory (or its ``results.jsonl``) is the results file
+    plus every shard next to it; any other file is itself."""
+    path = Path(path)
+    if path.is_dir():
+        directory = path
+    elif path.name == RESULTS_FILE:
+        directory = path.parent
+    else:
+        return [path]
+    return [directory / RESULTS_FILE, *shard_files(directory)]
+
+
 def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """All complete records of a results file. A torn last line (a kill) is skipped silently; a
+    """All complete records of a results file, or of an output directory: its ``results.jsonl`` and
+    its shards (``shards/*.jsonl``, one per grid cell), read as one; passing the directory's
+    ``results.jsonl`` reads the shards too. A record found in two files (a shard already merged
+    into ``results.jsonl``) is returned once. A torn last line (a kill) is skipped silently; a
     damaged line elsewhere (not JSON, not an object, not UTF-8, a result without a key) is skipped
     with a warning naming the file and the line, so the cells it held are computed again."""
-    path = Path(path)
+    files = results_files(path)
+    if len(files) == 1:
+        return _read_file(files[0], warn)
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for file in files:
+        for record in _read_file(file, warn):
+            identity = json.dumps(record, sort_keys=True, ensure_ascii=False)
+            if identity not in seen:
+                seen.add(identity)
+                records.append(record)
+    return records
+
+
+def _read_file(path: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     warn = warn or _warn_stderr
@@ -352,29 +400,93 @@ def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
 def output_lock(directory: Path) -> Iterator[None]:
     """Exclusive lock on an output directory; a second run is refused, never interleaved. The lock
     file is never opened through a symlink (one planted there cannot be truncated)."""
-    import fcntl
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    lock_path = directory / ".lock"
+    with _flock(directory / ".lock", f"output directory '{directory}'",
+                "wait for it to finish or choose another --output-dir"):
+        yield
+
+
+@contextmanager
+def cell_lock(directory: Path, name: str, wait: Callable[[str], None] | None = None,
+              poll_s: float = 1.0) -> Iterator[None]:
+    """Exclusive lock on one grid cell of an output directory (``locks/<name>.lock``), in place of
+    the directory's lock: runners on other cells go on. A cell locked by another runner is refused
+    (``wait`` None) or waited for, calling ``wait`` once with the holder (then the waiting runner
+    finds the cell's results written and skips them). ``flock`` works on local disks and on NFS
+    (through the lock manager); on a file system without locks, give each runner its own cells."""
+    directory = Path(directory)
+    (directory / LOCKS_DIR).mkdir(parents=True, exist_ok=True)
+    with _flock(directory / LOCKS_DIR / f"{name}.lock", f"grid cell '{name}' of '{directory}'",
+                "wait for it to finish", wait, poll_s):
+        yield
+
+
+@contextmanager
+def _flock(lock_path: Path, what: str, advice: str, wait: Callable[[str], None] | None = None,
+           poll_s: float = 1.0) -> Iterator[None]:
+    import fcntl
+    import time
+
     handle = os.fdopen(open_nofollow(lock_path, os.O_RDWR | os.O_CREAT), "r+")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise LockedError(f"output directory '{directory}' is in use by {holder}; wait for it to finish "
-                          f"or choose another --output-dir") from None
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            if wait is None:
+                handle.close()
+                raise LockedError(f"{what} is in use by {holder}; {advice}") from None
+            if not told:
+                wait(f"{what} is in use by {holder}: waiting for it")
+                told = True
+            time.sleep(poll_s)
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
+    handle.write(f"pid {os.getpid()} on {_host()}\n")
     handle.flush()
     try:
         yield
     finally:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         handle.close()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+#: the order of record types in a merged file: each run's header, results, errors, then the run ends
+_MERGE_ORDER = {"run": 0, "result": 1, "error": 2, "run_end": 3}
+
+
+def merge_sort_key(record: dict[str, Any]) -> tuple:
+    """Sort key of a merged results file: by type, then content key (results), then the cell."""
+    return (_MERGE_ORDER.get(str(record.get("type")), 4), str(record.get("key") or ""),
+            str(record.get("task") or ""), str(record.get("language") or ""), str(record.get("split") or ""),
+            str(record.get("run_id") or ""), str(record.get("time") or record.get("started") or ""))
+
+
+def merge_shards(directory: Path, warn: Callable[[str], None] | None = None) -> tuple[Path, int, int]:
+    """Write ``results.jsonl`` of an output directory as one sorted file holding it and every
+    shard (each record once), then remove the merged shards. It holds the directory's lock and
+    refuses while a runner holds a cell's lock. Returns (file, records, shards merged)."""
+    directory = Path(directory)
+    shards = shard_files(directory)
+    target = directory / RESULTS_FILE
+    with output_lock(directory), contextlib.ExitStack() as stack:
+        for shard in shards:
+            stack.enter_context(cell_lock(directory, shard.stem))
+        records = sorted(read_records(directory, warn), key=merge_sort_key)
+        write_jsonl_atomic(target, records)
+        for shard in shards:
+            shard.unlink()
+    return target, len(records), len(shards)
 
 
 def schema_markdown() -> str:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from harness.errors import HarnessError, UnknownNameError
 from harness.metrics.registry import SCALES, Metric, get_metric
+from harness.results.stats import Interval, Spread, seed_spread
 from harness.results.tables import print_table
 
 BASELINE = "baseline"
@@ -94,15 +95,41 @@ class TaskMetrics:
                 self.warn(f"{exc}; guessing the metric of tasks not in tasks.yaml")
         return metric_for(self._registry, record, self.override)
 
+    def registered(self, record: dict[str, Any]) -> Metric | None:
+        """The registered metric that scored a record's task (for rescoring its samples), or None
+        (unknown task, or ``--metric`` shows a value other than that metric's primary one)."""
+        from harness.spec.config import load_task_config
+
+        if self._config is None:
+            self._config = load_task_config(tuple(self.env.tasks_files))
+        metric = _registered_metric(self._config, str(record.get("task")))
+        if metric is None:
+            if not self._registry_tried:
+                self._registry_tried = True
+                try:
+                    self._registry = self.env.registry()
+                except HarnessError as exc:
+                    self.warn(str(exc))
+            metric = _registered_metric(self._registry, str(record.get("task")))
+        if metric is None or (self.override and self.override != metric.primary):
+            return None
+        return metric
+
 
 # --------------------------------------------------------------------------------- reading
 def results_path(value: str | Path) -> Path:
+    """The results file of a path; an output directory's ``results.jsonl``, read with its shards
+    (read_records), which may be all the directory holds (a grid run by several jobs)."""
+    from harness.results.records import shard_files
+
     path = Path(value)
     if path.is_dir():
+        if not (path / "results.jsonl").is_file() and shard_files(path):
+            return path / "results.jsonl"
         path = path / "results.jsonl"
     if not path.is_file():
         raise HarnessError(f"no results file at '{value}' (expected a results JSONL file or an output "
-                           f"directory containing results.jsonl)")
+                           f"directory containing results.jsonl or shards/)")
     return path
 
 
@@ -166,11 +193,25 @@ class Score:
     seeds: dict[int, float]
     languages: list[str] = field(default_factory=list)
     delta: float | None = None
+    #: spread over seeds of the per-seed difference to the baseline (seeds both have)
+    delta_spread: Spread | None = None
+    #: item bootstrap interval of the score, and paired interval + tests of the difference (--log-samples)
+    interval: Interval | None = None
+    delta_interval: Interval | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "n_seeds": len(self.seeds),
+        data = {"mean": self.mean, "std": self.std, "n_seeds": len(self.seeds),
                 "seeds": {str(k): v for k, v in sorted(self.seeds.items())}, "languages": self.languages,
                 "delta": self.delta}
+        if self.seeds:
+            data["spread"] = seed_spread(list(self.seeds.values())).as_dict()
+        if self.delta_spread is not None:
+            data["delta_spread"] = self.delta_spread.as_dict()
+        if self.interval is not None:
+            data["ci"] = self.interval.as_dict()
+        if self.delta_interval is not None:
+            data["delta_ci"] = self.delta_interval.as_dict()
+        return data
 
 
 @dataclass
@@ -184,6 +225,12 @@ class ModelReport:
     by_language: dict[str, dict[str, dict[str, Score]]]     # target -> config -> language -> Score
     languages: dict[str, list[str]]                         # target -> languages in order
     notes: list[str] = field(default_factory=list)
+    #: (config, target, seed, language) -> the result record / its value on the 0-100 scale
+    cells: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
+    values: dict[tuple[str, str, int, str], float] = field(default_factory=dict)
+    #: target -> config -> language group -> Score (--by-group)
+    by_group: dict[str, dict[str, dict[str, Score]]] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -330,6 +377,22 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
         averages[config] = average
         if len(means) < len(targets):
             notes.append(f"{config}: average over {len(means)} of {len(targets)} targets")
+    for config in configs:
+        if config == BASELINE:
+            continue
+        for target, score in scores.get(config, {}).items():
+            if target in base:
+                score.delta_spread = paired_seed_spread(score.seeds, base[target].seeds)
+        for target_langs in by_language.values():
+            for language, lang_score in target_langs.get(config, {}).items():
+                base_score = target_langs.get(BASELINE, {}).get(language)
+                if base_score is not None:
+                    lang_score.delta_spread = paired_seed_spread(lang_score.seeds, base_score.seeds)
+        if config in averages and averages[config].delta is not None:
+            row, shared = scores.get(config, {}), [t for t in targets if t in scores.get(config, {}) and t in base]
+            common = set.intersection(*(set(row[t].seeds) & set(base[t].seeds) for t in shared)) if shared else set()
+            per_seed = {s: sum(row[t].seeds[s] - base[t].seeds[s] for t in shared) / len(shared) for s in common}
+            averages[config].delta_spread = seed_spread(list(per_seed.values())) if per_seed else None
     if set_aside:
         notes.append(f"{set_aside} result(s) for an already filled (configuration, target, seed, language) cell "
                      f"with other settings were set aside (the latest is shown)")
@@ -342,7 +405,39 @@ def _model_report(model: str, cells: dict[tuple[str, str, int, str], dict[str, A
                        languages={t: [lang for lang in langs if any(lang in by_language.get(t, {}).get(c, {})
                                                                       for c in configs)]
                                   for t, langs in languages.items()},
-                       notes=notes)
+                       notes=notes, cells=cells, values=values)
+
+
+def add_groups(report: Report, group_of: Callable[[str], str], order: Callable[[set[str]], list[str]]) -> None:
+    """Fill ``by_group``: per target and configuration, the mean over the languages of each group
+    (per seed, then over seeds, as the main table), its difference to the baseline and its spread."""
+    for model in report.models:
+        per_seed: dict[tuple[str, str, str], dict[int, list[float]]] = {}
+        members: dict[tuple[str, str, str], list[str]] = {}
+        for (config, target, seed, language), value in model.values.items():
+            group = group_of(language)
+            per_seed.setdefault((target, config, group), {}).setdefault(seed, []).append(value)
+            langs = members.setdefault((target, config, group), [])
+            if language not in langs:
+                langs.append(language)
+        for (target, config, group), seeds in per_seed.items():
+            model.by_group.setdefault(target, {}).setdefault(config, {})[group] = _score(
+                {seed: sum(v) / len(v) for seed, v in seeds.items()}, members[(target, config, group)])
+        for per_config in model.by_group.values():
+            base = per_config.get(BASELINE, {})
+            for config, per_group in per_config.items():
+                for group, score in per_group.items():
+                    if config != BASELINE and group in base:
+                        score.delta = score.mean - base[group].mean
+                        score.delta_spread = paired_seed_spread(score.seeds, base[group].seeds)
+        model.groups = order({g for per_config in model.by_group.values() for per_group in per_config.values()
+                              for g in per_group})
+
+
+def paired_seed_spread(seeds: dict[int, float], base: dict[int, float]) -> Spread | None:
+    """Spread over the seeds both have of the per-seed difference (configuration - baseline)."""
+    common = sorted(set(seeds) & set(base))
+    return seed_spread([seeds[s] - base[s] for s in common]) if common else None
 
 
 def _seed_list(seeds: set[int]) -> str:
@@ -390,8 +485,40 @@ def fmt_score(score: Score | None, with_delta: bool = True) -> str:
     if score.std is not None:
         text += f" ± {score.std:.1f}"
     if with_delta and score.delta is not None:
-        text += f" ({score.delta:+.1f})"
+        text += f" ({fmt_delta(score)})"
     return text
+
+
+def fmt_delta(score: Score) -> str:
+    """The difference with its uncertainty: the paired item-bootstrap interval when the samples
+    were logged (``n.s.`` when it includes 0), else ``±`` the standard deviation over seeds of the
+    per-seed difference, else the one seed it rests on."""
+    delta = score.delta
+    if delta is None:
+        return ""
+    ci = score.delta_interval
+    if ci is not None:
+        return f"{delta:+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]" + (" n.s." if ci.includes(0.0) else "")
+    spread = score.delta_spread
+    if spread is not None and spread.std is not None:
+        return f"{delta:+.1f} ±{spread.std:.1f} sd"
+    return f"{delta:+.1f}, 1 seed"
+
+
+def method_note(model: ModelReport) -> str:
+    """How the numbers next to each score and difference were made (printed under every table)."""
+    scores = [s for row in model.scores.values() for s in row.values()]
+    with_ci = [s.delta_interval for s in scores if s.delta_interval is not None]
+    parts = ["± after a score: standard deviation over seeds (n-1)"]
+    if with_ci:
+        ci = with_ci[0]
+        parts.append(f"Δ [a, b]: {100 * ci.level:.0f}% paired item bootstrap interval ({ci.reps} resamples of the "
+                     f"test items from --log-samples, the same resample for both configurations and every seed; "
+                     f"metric recomputed on each); n.s. = the interval includes 0")
+    if any(s.delta is not None and s.delta_interval is None for s in scores):
+        parts.append("Δ ±x sd: standard deviation over seeds of the per-seed difference (no usable --log-samples on both sides); "
+                     "'1 seed': no spread to show")
+    return "; ".join(parts)
 
 
 def _header(model: ModelReport, report: Report) -> str:
@@ -425,6 +552,30 @@ def language_rows(model: ModelReport, target: str) -> tuple[list[str], list[list
     return header, rows
 
 
+def group_rows(model: ModelReport, target: str) -> tuple[list[str], list[list[str]]]:
+    per_config = model.by_group.get(target, {})
+    groups = [g for g in model.groups if any(g in per_group for per_group in per_config.values())]
+    header = ["intermediate", *groups]
+    rows = []
+    for config in model.configs:
+        if config in per_config:
+            cells = per_config[config]
+            rows.append([config, *(fmt_score(cells.get(g)) for g in groups)])
+    languages = {g: sorted({lang for per_group in per_config.values() if g in per_group
+                            for lang in per_group[g].languages}) for g in groups}
+    header = ["intermediate", *(g if g.endswith(")") else f"{g} ({','.join(languages[g])})" for g in groups)]
+    return header, rows
+
+
+def _tables(model: ModelReport, by_language: bool, by_group: bool) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    tables = [("", table_rows(model))]
+    if by_language:
+        tables += [(f" · {t} by language", language_rows(model, t)) for t in model.targets]
+    if by_group:
+        tables += [(f" · {t} by language group", group_rows(model, t)) for t in model.targets if t in model.by_group]
+    return tables
+
+
 def error_lines(report: Report) -> list[str]:
     lines = []
     for e in report.errors:
@@ -436,7 +587,7 @@ def error_lines(report: Report) -> list[str]:
     return lines
 
 
-def render_table(report: Report, console, by_language: bool = False) -> None:
+def render_table(report: Report, console, by_language: bool = False, by_group: bool = False) -> None:
     """Rich tables on ``console``: one per model (and per target with ``by_language``)."""
     from rich.table import Table
     from rich.text import Text
@@ -450,10 +601,7 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
         return styled
 
     for model in report.models:
-        tables = [("", table_rows(model))]
-        if by_language:
-            tables += [(f" · {t} by language", language_rows(model, t)) for t in model.targets]
-        for suffix, (header, rows) in tables:
+        for suffix, (header, rows) in _tables(model, by_language, by_group):
             console.print(f"{_header(model, report)}{suffix}", style="bold", markup=False, highlight=False,
                           soft_wrap=True)
             table = Table()
@@ -462,6 +610,7 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
             for row in rows:
                 table.add_row(row[0], *(cell(c) for c in row[1:]), style="dim" if row[0] == BASELINE else None)
             print_table(table, console)
+        console.print(f"method: {method_note(model)}", markup=False, highlight=False, soft_wrap=True)
         for note in model.notes:
             console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     for note in report.notes:
@@ -474,7 +623,7 @@ def render_table(report: Report, console, by_language: bool = False) -> None:
             console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-def render_markdown(report: Report, by_language: bool = False) -> str:
+def render_markdown(report: Report, by_language: bool = False, by_group: bool = False) -> str:
     def table(header: list[str], rows: list[list[str]]) -> list[str]:
         esc = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
         return ["| " + " | ".join(esc[0]) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|",
@@ -482,13 +631,12 @@ def render_markdown(report: Report, by_language: bool = False) -> str:
 
     lines: list[str] = []
     for model in report.models:
-        lines += [f"### {_header(model, report)}", "", *table(*table_rows(model)), ""]
-        if by_language:
-            for target in model.targets:
-                lines += [f"#### {target} by language", "", *table(*language_rows(model, target)), ""]
+        for suffix, (header, rows) in _tables(model, by_language, by_group):
+            title = f"### {_header(model, report)}" if not suffix else f"#### {suffix[3:]}"
+            lines += [title, "", *table(header, rows), ""]
+        lines += [f"- method: {method_note(model)}"]
         lines += [f"- note: {note}" for note in model.notes]
-        if model.notes:
-            lines.append("")
+        lines.append("")
     lines += [f"- note: {note}" for note in report.notes]
     if not report.models:
         lines.append(f"no results for split '{report.split}'")
@@ -497,12 +645,22 @@ def render_markdown(report: Report, by_language: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-CSV_FIELDS = ["model", "intermediate", "target", "language", "metric", "mean", "std", "n_seeds", "delta"]
+CSV_FIELDS = ["model", "intermediate", "target", "language", "metric", "mean", "std", "n_seeds", "delta",
+              "delta_sd", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "ci_low", "ci_high", "ci_method"]
 
 
-def render_csv(report: Report, by_language: bool = False) -> str:
+def _rounded(value: float | None) -> Any:
+    return "" if value is None else round(value, 4)
+
+
+def _ci_method(score: Score) -> str:
+    interval = score.delta_interval or score.interval
+    return interval.method if interval is not None else ("seed spread" if score.seeds else "")
+
+
+def render_csv(report: Report, by_language: bool = False, by_group: bool = False) -> str:
     """Long format: one row per (model, configuration, target, language); language 'avg' is the
-    mean over languages, target 'avg' the row's average column."""
+    mean over languages, 'group:NAME' a language group's, target 'avg' the row's average column."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -511,7 +669,15 @@ def render_csv(report: Report, by_language: bool = False) -> str:
         writer.writerow({"model": model.model, "intermediate": config, "target": target, "language": language,
                          "metric": metric, "mean": round(score.mean, 4),
                          "std": "" if score.std is None else round(score.std, 4),
-                         "n_seeds": len(score.seeds) or "", "delta": "" if score.delta is None else round(score.delta, 4)})
+                         "n_seeds": len(score.seeds) or "", "delta": _rounded(score.delta),
+                         "delta_sd": _rounded(score.delta_spread.std if score.delta_spread else None),
+                         "delta_low": _rounded(score.delta_interval.low if score.delta_interval else None),
+                         "delta_high": _rounded(score.delta_interval.high if score.delta_interval else None),
+                         "p_bootstrap": _rounded(score.delta_interval.p_bootstrap if score.delta_interval else None),
+                         "p_permutation": _rounded(score.delta_interval.p_permutation if score.delta_interval else None),
+                         "ci_low": _rounded(score.interval.low if score.interval else None),
+                         "ci_high": _rounded(score.interval.high if score.interval else None),
+                         "ci_method": _ci_method(score)})
 
     for model in report.models:
         for config in model.configs:
@@ -523,21 +689,37 @@ def render_csv(report: Report, by_language: bool = False) -> str:
                 if by_language:
                     for language, lang_score in model.by_language.get(target, {}).get(config, {}).items():
                         row(model, config, target, language, model.metrics[target], lang_score)
+                if by_group:
+                    for group, group_score in model.by_group.get(target, {}).get(config, {}).items():
+                        row(model, config, target, f"group:{group}", model.metrics[target], group_score)
             if config in model.averages:
                 row(model, config, AVERAGE, AVERAGE, "/".join(sorted(set(model.metrics.values()))),
                     model.averages[config])
     return buffer.getvalue()
 
 
-def report_dict(report: Report, by_language: bool = False) -> dict[str, Any]:
+def _average_dict(score: Score) -> dict[str, Any]:
+    data: dict[str, Any] = {"mean": score.mean, "delta": score.delta}
+    if score.delta_spread is not None:
+        data["delta_spread"] = score.delta_spread.as_dict()
+    if score.delta_interval is not None:
+        data["delta_ci"] = score.delta_interval.as_dict()
+    return data
+
+
+def report_dict(report: Report, by_language: bool = False, by_group: bool = False) -> dict[str, Any]:
     models = []
     for model in report.models:
         entry = {"model": model.model, "targets": model.targets, "metrics": model.metrics,
                  "rows": [{"intermediate": config,
                            "scores": {t: s.as_dict() for t, s in model.scores.get(config, {}).items()},
-                           "average": {"mean": model.averages[config].mean, "delta": model.averages[config].delta}}
+                           "average": _average_dict(model.averages[config])}
                           for config in model.configs],
-                 "notes": model.notes}
+                 "method": method_note(model), "notes": model.notes}
+        if by_group:
+            entry["by_group"] = {t: {c: {g: s.as_dict() for g, s in per_group.items()}
+                                     for c, per_group in per_config.items()}
+                                 for t, per_config in model.by_group.items()}
         if by_language:
             entry["by_language"] = {t: {c: {lang: s.as_dict() for lang, s in per_lang.items()}
                                         for c, per_lang in per_config.items()}
@@ -547,38 +729,81 @@ def report_dict(report: Report, by_language: bool = False) -> dict[str, Any]:
             "models": models, "errors": report.errors, "notes": report.notes}
 
 
-def plot_deltas(report: Report, path: str | Path) -> Path:
+#: the heatmap's colour range in points when no larger difference needs more (a stated, fixed scale:
+#: a small difference stays pale instead of taking the full colour of the largest one)
+HEATMAP_RANGE = 10.0
+
+
+def _nice_ceiling(value: float) -> float:
+    for power in range(-1, 4):
+        for step in (1.0, 2.0, 5.0):
+            if step * 10 ** power >= value:
+                return step * 10 ** power
+    return value
+
+
+def delta_interval_of(score: Score) -> tuple[float, float, str] | None:
+    """The interval a heatmap cell is judged by: the paired item-bootstrap interval, else the range
+    of the per-seed differences; None with a single seed and no samples."""
+    if score.delta_interval is not None:
+        return score.delta_interval.low, score.delta_interval.high, "bootstrap"
+    spread = score.delta_spread
+    if spread is not None and spread.n > 1:
+        return spread.low, spread.high, "seed range"
+    return None
+
+
+def cell_counts(model: ModelReport, config: str, target: str | None) -> tuple[int, int]:
+    """(seeds, test examples per seed summed over languages and targets) behind a cell."""
+    seeds = {s for (c, t, s, _) in model.cells if c == config and (target is None or t == target)}
+    if not seeds:
+        return 0, 0
+    first = min(seeds)
+    examples = sum(int(r.get("n_examples") or 0) for (c, t, s, _), r in model.cells.items()
+                   if c == config and s == first and (target is None or t == target))
+    return len(seeds), examples
+
+
+def plot_deltas(report: Report, path: str | Path, value_range: float | None = None) -> Path:
     """Heatmap of the differences to the baseline: configurations (rows) x targets + average
-    (columns), one panel per model, diverging colours centred on zero, values in the cells."""
+    (columns), one panel per model. The diverging colour scale is symmetric around zero with a
+    stated range (``value_range``, default the larger of ±10 points and the largest difference
+    rounded up), hatched cells are those whose interval includes zero (paired item bootstrap, or
+    the per-seed range without samples; '?' when there is no interval), and each cell prints n:
+    seeds and test examples per seed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     panels = [m for m in report.models if BASELINE in m.scores and any(c != BASELINE for c in m.configs)]
     if not panels:
         raise HarnessError("nothing to plot: the heatmap needs baseline results and at least one "
                            "intermediate configuration of the same model")
     shapes = [(len([c for c in m.configs if c != BASELINE]), len(m.targets) + 1) for m in panels]
-    width = max(6.0, 1.3 * max(cols for _, cols in shapes) + 3.5)
-    heights = [max(2.2, 0.6 * rows + 1.9) for rows, _ in shapes]
+    width = max(8.0, 1.6 * max(cols for _, cols in shapes) + 3.5)
+    heights = [max(3.0, 0.85 * rows + 2.6) for rows, _ in shapes]
     fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, model in zip(axes[:, 0], panels):
         configs = [c for c in model.configs if c != BASELINE]
         columns = [*model.targets, AVERAGE]
         data = np.full((len(configs), len(columns)), np.nan)
+        cells: dict[tuple[int, int], Score] = {}
         for i, config in enumerate(configs):
             row = model.scores.get(config, {})
             for j, target in enumerate(model.targets):
                 if target in row and row[target].delta is not None:
                     data[i, j] = row[target].delta
+                    cells[(i, j)] = row[target]
             average = model.averages.get(config)
             if average is not None and average.delta is not None:
                 data[i, -1] = average.delta
+                cells[(i, len(columns) - 1)] = average
         finite = data[np.isfinite(data)]
-        bound = float(np.max(np.abs(finite))) if finite.size else 1.0
-        bound = bound if bound > 0 else 1.0
+        largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+        bound = value_range if value_range else max(HEATMAP_RANGE, _nice_ceiling(largest))
         image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
         base = model.scores[BASELINE]
         base_avg = model.averages.get(BASELINE)
@@ -590,19 +815,31 @@ def plot_deltas(report: Report, path: str | Path) -> Path:
         ax.set_ylabel("intermediate task(s)")
         ax.axvline(len(columns) - 1.5, color="black", linewidth=1.2)
         metrics = "/".join(sorted(set(model.metrics.values())))
-        ax.set_title(f"Δ vs. baseline: {model.model}\n({report.split} split, {metrics}, 0-100, "
-                     f"mean over languages and seeds)", fontsize=10)
-        for i in range(len(configs)):
+        kinds = {k for score in cells.values() if (iv := delta_interval_of(score)) for k in [iv[2]]}
+        judged = " or ".join(sorted({"95% paired item bootstrap" if k == "bootstrap" else "per-seed range"
+                                     for k in kinds})) or "no interval"
+        ax.set_title(f"Δ vs. baseline: {model.model}\n({report.split} split, {metrics}, 0-100, mean over languages and "
+                     f"seeds)\nhatched: the interval ({judged}) includes 0; ?: no interval", fontsize=9)
+        for i, config in enumerate(configs):
             for j in range(len(columns)):
                 value = data[i, j]
-                if np.isfinite(value):
-                    colour = "white" if abs(value) > 0.6 * bound else "black"
-                    ax.text(j, i, f"{value:+.1f}", ha="center", va="center", color=colour, fontsize=10,
-                            fontweight="bold" if j == len(columns) - 1 else "normal")
-                else:
+                if not np.isfinite(value):
                     ax.text(j, i, "n/a", ha="center", va="center", color="grey", fontsize=8)
-        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-        colorbar.set_label("Δ vs. baseline (points)")
+                    continue
+                interval = delta_interval_of(cells[(i, j)])
+                uncertain = interval is None or interval[0] <= 0.0 <= interval[1]
+                if interval is not None and uncertain:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="grey",
+                                           linewidth=0))
+                seeds, examples = cell_counts(model, config, None if j == len(columns) - 1 else columns[j])
+                colour = "white" if abs(value) > 0.6 * bound else "black"
+                mark = "?" if interval is None else ""
+                ax.text(j, i - 0.12, f"{value:+.1f}{mark}", ha="center", va="center", color=colour, fontsize=10,
+                        fontweight="bold" if j == len(columns) - 1 else "normal")
+                ax.text(j, i + 0.22, f"n={seeds} seed{'s' if seeds != 1 else ''}, {examples:,} ex.", ha="center",
+                        va="center", color=colour, fontsize=7)
+        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, extend="both" if largest > bound else "neither")
+        colorbar.set_label(f"Δ (points), range ±{bound:g}")
     return save_figure(fig, path)
 
 

@@ -7,22 +7,28 @@ configurations are the baseline (no intermediate task), each intermediate task a
 intermediate configurations (never the baseline, which is N = 0 and computed once per seed): the
 data volume (``--sizes 1k,2k,full`` or ``--fractions 0.25,1``: nested subsets, run/subset.py) and
 the image-dropout probability of ``--modality-dropout`` (``--dropout-p 0,0.3,1``; configurations
-without an image-text intermediate task have no images to drop and run once). Every cell writes to the same output
-directory and ``results.jsonl``; the pipeline's content keys make a rerun skip finished cells and
-reuse saved checkpoints, so an interrupted grid resumes where it stopped. A failing cell becomes an
-error record and the grid goes on; the command exits non-zero at the end with a summary.
+without an image-text intermediate task have no images to drop and run once). Planning
+(:func:`plan_grid`) builds and validates every step before any work; execution (:func:`run_grid`)
+turns each step into a serialisable cell (run/cells.py) and hands the cells to an executor
+(run/executors.py: local, pool, slurm, ray) through the manager (run/manager.py,
+``grid_state.json``). Every cell writes to the same output directory: ``results.jsonl`` when run
+locally, its own shard otherwise; the pipeline's content keys make a rerun skip finished cells and
+reuse saved checkpoints, so an interrupted grid resumes where it stopped. A cell that keeps failing
+becomes an error record and the grid goes on; the command exits non-zero at the end with a summary.
 
 It imports :mod:`harness.commands` only inside functions: the CLI imports this module to register it.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 
-from harness.errors import HarnessError, Interrupted, LockedError, StorageError
+from harness.errors import HarnessError, Interrupted
 
 GRID_PHASE = "run"   # phase of the error record the grid writes when a whole pipeline crashed
 
@@ -201,11 +207,70 @@ def _grid_error(step: GridStep, exc: BaseException) -> dict[str, Any]:
             "model": step.request.model, "intermediate": list(step.intermediate), "seed": step.seed}
 
 
+# --------------------------------------------------------------------------------- execution
+def cell_resources(preset: Any, options: dict[str, Any], intermediate: list[str]) -> dict[str, Any]:
+    """What one cell's job asks for: the preset's ``resources:``, its per-task overrides (each task of
+    the configuration, ``baseline`` for none), then the command line's options."""
+    base = dict(getattr(preset, "resources", None) or {})
+    overrides = base.pop("tasks", {}) or {}
+    for name in intermediate or ["baseline"]:
+        base.update(overrides.get(name) or {})
+    base.update({k: options[k] for k in ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min",
+                                          "account", "qos", "constraint") if options.get(k) is not None})
+    return base
+
+
+def grid_cells(steps: list[GridStep], options: dict[str, Any], preset: Any = None) -> list[Any]:
+    """The serialisable cell spec of every step (see harness/run/cells.py)."""
+    from harness.run.cells import CellSpec
+
+    registry_args = dict(options.get("registry_args") or {})
+    registry_args.setdefault("data_dir", str(Path(options["data_dir"]).resolve()) if options.get("data_dir") else None)
+    return [CellSpec.from_request(step.intermediate, step.seed, step.request, registry_args,
+                                  cell_resources(preset, options, step.intermediate), title=step.label)
+            for step in steps]
+
+
+def make_executor(name: str, options: dict[str, Any], registry, out: Path, reporter=None,
+                  log: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None):
+    """The executor ``--executor NAME`` asks for, configured from the options and the preset."""
+    from harness.run import executors
+
+    say = say or log or (lambda message: None)
+    preset = registry.preset(options["preset"]) if options.get("preset") else None
+    resources = cell_resources(preset, options, ["baseline"])
+    if name == "local":
+        return executors.LocalExecutor(registry, reporter, log)
+    if name == "pool":
+        devices = [d.strip() for d in str(options.get("devices") or "").split(",") if d.strip()]
+        return executors.PoolExecutor(devices, out / "grid_logs")
+    if name == "slurm":
+        defaults = executors.SlurmSettings()
+        settings = executors.SlurmSettings(
+            **{k: resources.get(k, getattr(defaults, k)) for k in ("partition", "gpus_per_job", "cpus_per_job",
+                                                                  "mem_gb", "time_min", "account", "qos",
+                                                                  "constraint")},
+            max_concurrent=int(options.get("max_concurrent") or resources.get("max_concurrent") or 0),
+            cluster=options.get("slurm_cluster"))
+        return executors.SlurmExecutor(settings, out / "grid_logs" / "%j", say)
+    if name == "ray":
+        return executors.RayExecutor(options.get("ray_address"), gpus_per_job=float(resources.get("gpus_per_job", 0)),
+                                     cpus_per_job=float(resources.get("cpus_per_job", 1)),
+                                     max_concurrent=int(options.get("max_concurrent") or
+                                                        resources.get("max_concurrent") or 0),
+                                     num_cpus=options.get("ray_num_cpus"), say=say)
+    raise HarnessError(f"--executor '{name}': expected one of {', '.join(executors.EXECUTORS)}")
+
+
 def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | None = None,
-             progress: Callable[[str], None] | None = None, reporter=None) -> GridSummary:
-    """Run the whole grid; finished cells are skipped, checkpoints reused. Never raises for a
-    failing cell (an error record is written instead); a locked output directory aborts."""
-    from harness.results.records import ResultsWriter, output_lock, read_records
+             progress: Callable[[str], None] | None = None, reporter=None, executor=None) -> GridSummary:
+    """Run the whole grid through an executor (``options['executor']``: local, pool, slurm or ray;
+    or ``executor``, an :class:`~harness.run.executors.Executor`); finished cells are skipped,
+    checkpoints reused. Never raises for a failing cell (it is retried ``options['retries']``
+    times, then an error record is written instead); a locked output directory aborts."""
+    from harness.engine.training import stop_on_signals
+    from harness.results.records import read_records
+    from harness.run.manager import STATE_FILE, GridManager, GridState
 
     log = log or (lambda message: None)
     progress = progress or log
@@ -219,56 +284,102 @@ def run_grid(registry, options: dict[str, Any], log: Callable[[str], None] | Non
     out = Path(steps[0].request.output_dir)
     summary.results_file = out / "results.jsonl"
     summary.splits = list(steps[0].request.splits)
-    if overwrite == "never" and any(r.get("type") == "result" for r in read_records(summary.results_file)):
-        raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
+    if overwrite == "never" and any(r.get("type") == "result" for r in read_records(out)):
+        raise HarnessError(f"{out} already holds results and --overwrite is 'never'")
+    preset = registry.preset(options["preset"]) if options.get("preset") else None
+    cells = grid_cells(steps, options, preset)
+    name = options.get("executor") or "local"
+    if executor is None:
+        executor = make_executor(name, options, registry, out, reporter=reporter, log=log, say=progress)
+    sharded = executor.name != "local"
+    by_shard = {cell.shard: step for cell, step in zip(cells, steps)}
     targets = steps[0].request.targets
-    total = len(steps) * len(targets)
-    done_cells = 0
-    for index, step in enumerate(steps, 1):
-        label = f"seed {step.seed} · {step.label}"
-        progress(f"[{index}/{len(steps)}] {label} → {', '.join(targets)}")
-        pipeline = step.pipeline
-        step_start = time.perf_counter()
-        try:
-            result = pipeline.run()
-        except (LockedError, Interrupted, StorageError):
-            raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - one failing configuration must not stop the grid
-            record = _grid_error(step, exc)
-            with output_lock(out):
-                writer = ResultsWriter(summary.results_file)
-                try:
-                    writer.write(record)
-                finally:
-                    writer.close()
-            summary.errors.append(record)
-            for target in targets:
-                done_cells += 1
-                progress(f"  cell {done_cells}/{total} {label} → {target}: failed ({record['error_type']}: "
-                         f"{record['message']})")
+
+    total, counted = len(cells) * len(targets), [0]
+
+    def give_up(cell, exc: BaseException) -> dict[str, Any]:
+        record = _grid_error(by_shard[cell.shard], exc)
+        _write_error(out, cell.shard if sharded else None, record)
+        for target in targets:
+            counted[0] += 1
+            progress(f"  cell {counted[0]}/{total} {cell.label} → {target}: failed ({record['error_type']}: "
+                     f"{record['message']})")
+        return {"results": [], "errors": [record], "computed": 0, "skipped": 0}
+
+    results_by_key: dict[str, dict[str, Any]] | None = None
+
+    def done_results() -> dict[str, dict[str, Any]]:
+        nonlocal results_by_key
+        if results_by_key is None:
+            results_by_key = {r["key"]: r for r in read_records(out) if r.get("type") == "result"}
+        return results_by_key
+
+    def still_done(entry: dict[str, Any]) -> bool:
+        """A cell done without errors whose results are all still in the directory is not resubmitted."""
+        brief = entry.get("outcome") or {}
+        keys = brief.get("result_keys") or []
+        return bool(keys) and not brief.get("errors") and all(k in done_results() for k in keys)
+
+    def cell_done(cell, result: dict[str, Any]) -> None:
+        for target in targets:
+            counted[0] += 1
+            progress(f"  cell {counted[0]}/{total} {cell.label} → {target}: "
+                     + _cell_status(registry, target, result.get("results") or [], result.get("errors") or [],
+                                    str(result.get("run_id"))))
+
+    state = GridState.load(out / STATE_FILE, executor.name)
+    retries = options.get("retries")
+    manager = GridManager(executor, state, max_concurrent=int(options.get("max_concurrent") or 0),
+                          retries=int(retries) if retries is not None else (0 if executor.name == "local" else 1),
+                          poll_s=float(options.get("poll_s") or 1.0), progress=progress, on_give_up=give_up,
+                          still_done=still_done if overwrite != "always" else None, on_done=cell_done)
+    progress(f"grid: {len(cells)} cell(s) (configuration x seed, each with {', '.join(targets)}) through "
+             f"--executor {executor.name}" + (f", at most {manager.max_concurrent} at a time"
+                                              if manager.max_concurrent else "") + f"; state: {state.path}")
+    try:
+        with stop_on_signals() if sharded else contextlib.nullcontext():   # local: the pipeline's own
+            outcomes = manager.run(cells)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise Interrupted(f"{signal.Signals(signum).name}: cancelled the running jobs (grid state in {state.path}); "
+                          f"resume with the same command", 128 + signum) from None
+    for outcome in outcomes:
+        step = by_shard[outcome.cell.shard]
+        result = outcome.outcome or {}
+        if outcome.skipped:   # done in an earlier run: its results are read back by key
+            found = [done_results()[k] for k in result.get("result_keys") or []]
+            summary.results.extend(found)
+            summary.skipped += len(found)
             continue
-        summary.results.extend(result.results)
+        summary.results.extend(result.get("results") or [])
         # the pipeline's error records name the task only: add the cell for the summary and report
         summary.errors.extend({**e, "model": step.request.model, "intermediate": list(step.intermediate),
-                               "seed": step.seed} for e in result.errors)
-        summary.computed += result.computed
-        summary.skipped += result.skipped
-        seconds = time.perf_counter() - step_start
-        for target in targets:
-            done_cells += 1
-            progress(f"  cell {done_cells}/{total} {label} → {target}: "
-                     + _cell_status(registry, target, result, pipeline.run_id) + f" [{seconds:.1f}s]")
+                               "seed": step.seed} for e in result.get("errors") or [])
+        summary.computed += int(result.get("computed") or 0)
+        summary.skipped += int(result.get("skipped") or 0)
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
 
-def _cell_status(registry, target: str, result, run_id: str) -> str:
+def _write_error(out: Path, shard: str | None, record: dict[str, Any]) -> None:
+    """The error record of a cell that kept failing: into its shard under its lock, or results.jsonl."""
+    from harness.results.records import SHARDS_DIR, ResultsWriter, cell_lock, output_lock
+
+    lock = cell_lock(out, shard) if shard else output_lock(out)
+    with lock:
+        writer = ResultsWriter(out / SHARDS_DIR / f"{shard}.jsonl" if shard else out / "results.jsonl")
+        try:
+            writer.write(record)
+        finally:
+            writer.close()
+
+
+def _cell_status(registry, target: str, results: list[dict[str, Any]], errors: list[dict[str, Any]],
+                 run_id: str) -> str:
     from harness.results.report import metric_for
 
-    records = [r for r in result.results if r.get("task") == target]
-    errors = [e for e in result.errors if e.get("task") == target or e.get("phase") == "intermediate-train"]
+    records = [r for r in results if r.get("task") == target]
+    errors = [e for e in errors if e.get("task") == target or e.get("phase") == "intermediate-train"]
     values = []
     for record in records:
         name, scale = metric_for(registry, record)
@@ -283,5 +394,3 @@ def _cell_status(registry, target: str, result, run_id: str) -> str:
     if errors:
         parts.append(f"{len(errors)} failed")
     return "; ".join(parts)
-
-

@@ -7,6 +7,7 @@ computes only the missing (task, language, split) cells. ``--overwrite`` is abou
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -33,14 +34,16 @@ from harness.errors import HarnessError, Interrupted, PluginError
 from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
 from harness.metrics.registry import get_metric
-from harness.spec.config import SELECT_ON
+from harness.spec.config import KEEP_CHECKPOINTS, SELECT_ON
 from harness.spec.hparams import Hyperparams
-from harness.engine.modeling import LoadedModel, checkpoint_problem, load_head_state
+from harness.engine.modeling import LoadedModel, checkpoint_problem, encoder_ref, load_head_state
 from harness.run.provenance import content_key, device_info, harness_info, library_versions
 from harness.spec.registry import Registry
-from harness.results.records import SCHEMA_VERSION, ResultsWriter, output_lock, read_records, write_jsonl_atomic
+from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
+                                     output_lock, read_records, write_jsonl_atomic)
+from harness.engine import distributed
 from harness.engine.training import Reporter, Stop, budget_steps, stop_on_signals
-from harness.run.leftovers import DAMAGED, find_leftovers, remove
+from harness.run.leftovers import DAMAGED, PARTIAL, find_leftovers, remove
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
@@ -62,9 +65,11 @@ def utc_now() -> str:
 
 
 def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name``, else cuda when available; under a multi-process launcher, each process's own GPU."""
+    device = torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", distributed.local_rank())
+    return device
 
 
 def check_eval_output(output: Any, plugin: str | None) -> None:
@@ -97,6 +102,16 @@ def _note_reads(train_stats: dict[str, Any], phase: str, reads: Any) -> None:
     train_stats["data"] = {**train_stats.get("data", {}), phase: reads}
 
 
+def _encoder_files(checkpoint: Path) -> dict[str, Any] | None:
+    """Sizes and SHA-256 sums of a checkpoint's encoder files, from its meta.json (what a head-only
+    target checkpoint was trained against)."""
+    try:
+        files = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {name: value for name, value in files.items() if name.startswith("encoder/")}
+
+
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -111,9 +126,23 @@ def _with_options(task, options: dict[str, Any] | None):
     return task
 
 
+class _NoWriter:
+    """What a process other than the main one writes records to: nothing."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Pipeline:
+    """``shard``: write the results to ``<output dir>/shards/<shard>.jsonl`` under that cell's lock
+    (``locks/<shard>.lock``, waited for when another runner holds it) instead of ``results.jsonl``
+    under the directory's lock, so runners of other cells (other jobs, other nodes) go on."""
+
     def __init__(self, registry: Registry, request: RunRequest, reporter: Reporter | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, shard: str | None = None):
         if request.overwrite not in OVERWRITE_MODES:
             raise HarnessError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
         self.registry, self.request = registry, request
@@ -123,6 +152,8 @@ class Pipeline:
         self.reporter.log = self.log
         self.device = pick_device(request.device)
         self.out = Path(request.output_dir)
+        self.shard = safe_name(shard, "results shard") if shard is not None else None
+        self.main = True   # the process that locks and writes (run() asks the launcher)
         # resolve every name before any work: unknown names fail fast, nothing half-done
         self.targets = [_with_options(registry.task(name), request.task_options.get(name))
                         for name in request.targets]
@@ -159,7 +190,7 @@ class Pipeline:
             for name in names:
                 if name not in request.intermediate:
                     raise HarnessError(f"{option} names '{name}', which is not an intermediate task")
-        self.model_source = registry.resolve_model(request.model)
+        self.model_source = registry.resolve_model(request.model, request.revision)
         self.target_hparams = {t.name: Hyperparams().merged(t.spec.hparams).merged(request.hparams, "--hparam")
                                .merged(request.task_hparams.get(t.name), f"task_hparams.{t.name}")
                                for t in self.targets}
@@ -170,6 +201,10 @@ class Pipeline:
         for task in self.intermediate:
             base = base.merged(request.task_hparams.get(task.name), f"task_hparams.{task.name}")
         self.intermediate_hparams = base
+        # checkpoint retention
+        if request.keep_checkpoints not in KEEP_CHECKPOINTS:
+            raise HarnessError(f"--keep-checkpoints must be one of {', '.join(KEEP_CHECKPOINTS)}; "
+                               f"got '{request.keep_checkpoints}'")
         if request.select_on not in SELECT_ON:
             raise HarnessError(f"--select-on must be one of {', '.join(SELECT_ON)}; got '{request.select_on}'")
         self.trains_on = {t.name: training_task(t, registry.tasks) for t in self.targets}
@@ -257,8 +292,12 @@ class Pipeline:
 
     @property
     def config_label(self) -> str:
+        """Folder name of this configuration's --log-samples files: the intermediate key (which holds
+        the seed) or, for the baseline, a key of the model and the seed, so seeds never overwrite."""
         names = "+".join(t.name for t in self.intermediate) or "baseline"
-        return f"{names}-{self.intermediate_key() or content_key({'m': self.request.model, 'r': self.request.revision}, 8)}"[:80]
+        key = self.intermediate_key() or content_key({"m": self.request.model, "r": self.request.revision,
+                                                      "seed": self.request.seed}, 8)
+        return f"{names}-{key}"[:80]
 
     # -- model states ---------------------------------------------------------------------------
     def _load(self, source: str) -> LoadedModel:
@@ -269,8 +308,17 @@ class Pipeline:
 
     def _from_checkpoint(self, directory: Path, heads: dict[str, Any], meta: dict[str, Any] | None = None
                          ) -> LoadedModel:
-        """A saved encoder with the given tasks' heads; provenance is the base model's."""
-        model = self._load(str(directory / "encoder"))
+        """A saved encoder with the given tasks' heads; provenance is the base model's. A checkpoint
+        saved as heads only takes its encoder from where ``encoder-ref.json`` points."""
+        ref = encoder_ref(directory)
+        if ref is None:
+            model = self._load(str(directory / "encoder"))
+        elif "checkpoint" in ref:
+            model = self._from_checkpoint(directory.parent / ref["checkpoint"], {})
+        else:
+            model = self.plugins.load_model(model=ref["model"], device=self.device, revision=ref.get("revision"))
+            if model is None:
+                raise HarnessError(f"no plugin could load model '{ref['model']}'")
         meta = meta if meta is not None else json.loads((directory / "meta.json").read_text())
         model.provenance = meta.get("provenance", model.provenance)
         for name, task in heads.items():
@@ -291,7 +339,7 @@ class Pipeline:
         None when there is none, or when it is damaged: then it is set aside and the phase retrains."""
         if not LoadedModel.is_checkpoint(directory):
             return None
-        problem = checkpoint_problem(directory)
+        problem = checkpoint_problem(directory) or self._reference_problem(directory)
         if problem is None:
             meta = json.loads((directory / "meta.json").read_text())
             try:
@@ -312,10 +360,53 @@ class Pipeline:
         _note_reads(train_stats, phase, meta.get("data"))
         return model
 
-    def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any]) -> None:
-        """Write the phase's checkpoint; its mid-phase training state is no longer needed."""
-        model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance})
-        shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+    def _save(self, model: LoadedModel, directory: Path, heads: tuple[str, ...], meta: dict[str, Any],
+              encoder: dict[str, Any] | None = None) -> None:
+        """Write the phase's checkpoint (the main process; the others wait for it, then read it):
+        heads plus the ``encoder`` reference, when given, instead of the encoder; its mid-phase
+        training state is no longer needed."""
+        if self.main:
+            model.save(directory, heads=heads, meta={**meta, "provenance": model.provenance}, encoder_ref=encoder)
+            shutil.rmtree(self._train_state(directory)["state_dir"], ignore_errors=True)
+        distributed.barrier()
+
+    # -- checkpoint retention: --keep-checkpoints, head-only target checkpoints ----------------------
+    def _head_only_reference(self, task, model: LoadedModel, start_dir: str | None) -> dict[str, Any] | None:
+        """Where a target's unchanged encoder is, when its checkpoint is saved as its head only: the
+        encoder was frozen (``freeze_encoder``), the model has no vision tower, and
+        ``--whole-target-checkpoints`` was not given. None: save it whole."""
+        if not self.target_hparams[task.name].freeze_encoder or self.request.whole_targets or model.fusion is not None:
+            return None
+        if start_dir:
+            return {"checkpoint": Path(start_dir).name, "key": self.intermediate_key(),
+                    "files": _encoder_files(Path(start_dir))}
+        return {"model": self.model_source, "revision": self.request.revision}
+
+    @staticmethod
+    def _reference_problem(directory: Path) -> str | None:
+        """Why a head-only checkpoint's encoder cannot be found (its intermediate checkpoint is gone)."""
+        try:
+            ref = encoder_ref(directory)
+        except (OSError, ValueError) as exc:
+            return f"encoder-ref.json unreadable ({type(exc).__name__})"
+        if ref is None or "checkpoint" not in ref:
+            return None
+        source = directory.parent / ref["checkpoint"]
+        if not LoadedModel.is_checkpoint(source):
+            return f"its encoder, checkpoint {ref['checkpoint']}, is gone"
+        if _encoder_files(source) != ref.get("files"):
+            return f"its encoder, checkpoint {ref['checkpoint']}, was saved again with other weights"
+        return None
+
+    def _discard(self, path: str | None, phase: str) -> None:
+        """Remove a checkpoint that --keep-checkpoints does not keep (results are keyed by content, so
+        a rerun still skips the finished cells; it retrains only for new ones)."""
+        if not path or not self.main:   # the main process removes it (the others never write checkpoints)
+            return
+        directory = inside(self.out, Path(path))
+        if LoadedModel.is_checkpoint(directory):
+            shutil.rmtree(directory)
+            self.log(f"removed {phase} checkpoint {directory} (--keep-checkpoints {self.request.keep_checkpoints})")
 
     def intermediate_model(self, summary: RunSummary, train_stats: dict[str, Any]) -> tuple[LoadedModel | None, dict]:
         """The encoder after intermediate training (trained once, then reused from disk); None for
@@ -412,8 +503,8 @@ class Pipeline:
     def _multimodal_key(self) -> dict[str, Any]:
         """Content-key entries of the multimodal settings, present only when they apply (older keys stay valid)."""
         extra: dict[str, Any] = {}
-        if self.dropout.active:
-            extra["modality_dropout"] = self.dropout.as_dict()
+        if self.dropout.active and any(t.spec.modality == "image_text" for t in self.intermediate):
+            extra["modality_dropout"] = self.dropout.as_dict()   # it only touches image-text examples
         if self.target_test_images:
             extra["excluded_images"] = content_key(sorted(self.target_test_images))
         return extra
@@ -444,7 +535,8 @@ class Pipeline:
         train_stats["target"] = stats
         _note_reads(train_stats, "target", reads)
         self._save(model, directory, (task.name,), {"kind": "target", "key": key, "task": task.name, "train": stats,
-                                                    "data": reads})
+                                                    "data": reads},
+                   encoder=self._head_only_reference(task, model, start_dir))
         return model, {"key": key, "path": str(directory), "reused": False, "trained": True}
 
     def _checkpoint_dir(self, task) -> Path:
@@ -515,9 +607,15 @@ class Pipeline:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.summary = RunSummary(run_id=self.run_id, results_file=self.out / "results.jsonl")
+        results_file = self.out / SHARDS_DIR / f"{self.shard}.jsonl" if self.shard else self.out / RESULTS_FILE
+        self.summary = RunSummary(run_id=self.run_id, results_file=results_file)
+        # several processes on this run (accelerate launch, torchrun): the main one locks and writes
+        distributed.start(cpu=self.device.type == "cpu")
+        self.main = distributed.is_main()
+        lock = (contextlib.nullcontext() if not self.main else
+                cell_lock(self.out, self.shard, wait=self.log) if self.shard else output_lock(self.out))
         try:
-            with output_lock(self.out), stop_on_signals():
+            with lock, stop_on_signals():
                 return self._run(self.summary)
         except KeyboardInterrupt as exc:
             raise self._interrupted(exc) from None
@@ -540,10 +638,13 @@ class Pipeline:
     def _run(self, summary: RunSummary) -> RunSummary:
         start = time.perf_counter()
         assert summary.results_file is not None   # set by run()
+        # other runners may share the directory (grid cells): then their temp files may be in use
+        shared = self.shard is not None or (self.out / LOCKS_DIR).is_dir()
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
-            if leftover.safe:
+            if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
-        previous = [r for r in read_records(summary.results_file, warn=lambda m: self.log(f"[warning] {m}"))
+        # the results file and every shard of the directory: a cell any runner finished is not redone
+        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
                     if r.get("type") == "result"]
         if self.request.overwrite == "never" and previous:
             raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
@@ -563,7 +664,8 @@ class Pipeline:
         if summary.skipped:
             self.log(f"{summary.skipped} result(s) already in {summary.results_file}: not recomputed")
         check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
-        writer = ResultsWriter(summary.results_file)
+        distributed.barrier()   # every process has read what is done before the main one writes
+        writer: Any = ResultsWriter(summary.results_file) if self.main else _NoWriter()
         try:
             computing = any(cell[2] not in done for cells in todo.values() for cell in cells)
             if computing:
@@ -591,6 +693,7 @@ class Pipeline:
                     self._error(writer, summary, task.name, None, None, "intermediate-train", exc)
                 return
         start_dir = inter["path"]
+        errors = len(summary.errors)
         for task in self.targets:
             cells = todo[task.name]
             if not cells:
@@ -601,6 +704,7 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - isolate the task, go on with the others
                 self._error(writer, summary, task.name, None, None, "target-train", exc)
                 continue
+            task_errors = len(summary.errors)
             for language, split, key in cells:
                 try:
                     record = self._evaluate(model, task, language, split, key, inter, target, stats)
@@ -615,6 +719,15 @@ class Pipeline:
             del model
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            # a target whose evaluation failed keeps its checkpoint until a rerun completes it
+            if self.request.keep_checkpoints != "all" and target["trained"]:
+                distributed.barrier()   # every process is done with it before the main one removes it
+                if len(summary.errors) == task_errors:
+                    self._discard(target["path"], "target")
+        if self.request.keep_checkpoints == "none" and inter["path"]:
+            distributed.barrier()
+            if len(summary.errors) == errors:
+                self._discard(inter["path"], "intermediate")
 
     def _evaluate(self, model, task, language, split, key, inter, target, stats) -> dict[str, Any]:
         r = self.request
@@ -630,7 +743,7 @@ class Pipeline:
         check_eval_output(output, self.plugins.last_result("harness_evaluate"))
         self.log(f"{task.name} {language} {split}: " + ", ".join(f"{k}={v:.4g}" for k, v in output.metrics.items()
                                                                if isinstance(v, (int, float))))
-        if r.log_samples:
+        if r.log_samples and self.main:
             self._log_samples(task, language, split, examples, output)
         s = output.stats
         record = {"type": "result", "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "key": key,
@@ -685,6 +798,8 @@ class Pipeline:
 
     # -- records ----------------------------------------------------------------------------------
     def _write(self, writer: ResultsWriter, record: dict[str, Any], summary: RunSummary) -> None:
+        if not self.main:
+            return   # records are written once, by the main process
         writer.write(record)
         for problem in self.plugins.result_written(record):
             self.log(f"[warning] harness_result_written of plugin {problem}")
@@ -730,7 +845,8 @@ class Pipeline:
                            "select_on": r.select_on, "select_every": r.select_every, "fraction": r.fraction, "sampling": r.sampling, "overwrite": r.overwrite,
                            "size": r.size, "data_seed": r.data_seed, "stratify": r.stratify,
                            "budget": {"mode": r.budget, "steps": r.budget_steps},
-                           "keep_head": r.keep_head, "intermediate_key": self.intermediate_key(),
+                           "keep_head": r.keep_head, "keep_checkpoints": r.keep_checkpoints,
+                           "whole_target_checkpoints": r.whole_targets, "intermediate_key": self.intermediate_key(),
                            "multimodal": self.intermediate_examples[1] or None,
                            "target_hparams": {k: v.as_dict() for k, v in self.target_hparams.items()},
                            "intermediate_hparams": self.intermediate_hparams.as_dict() if self.intermediate else None},

@@ -49,6 +49,9 @@ class RunRequest:
     modality_dropout: str | dict[str, Any] = ""                # image=P[,text=Q][,mode=...] (intermediate training)
     contamination: str = "drop"                                # drop | keep intermediate images seen in target tests
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)   # target -> options over tasks.yaml's
+    # checkpoint retention (storage only: no number depends on these)
+    keep_checkpoints: str = "all"                              # all | intermediate | none
+    whole_targets: bool = False                                # --whole-target-checkpoints
 
 
 def split_list(value: str | None) -> list[str]:
@@ -171,7 +174,10 @@ def build_request(registry, options: dict[str, Any]):
         preset=preset.name if preset else None,
         task_options=task_options,
         modality_dropout=options.get("modality_dropout") or (preset.modality_dropout if preset else ""),
-        contamination=options.get("contamination") or "drop")
+        contamination=options.get("contamination") or "drop",
+        # checkpoint retention
+        keep_checkpoints=options.get("keep_checkpoints") or "all",
+        whole_targets=bool(options.get("whole_target_checkpoints")))
 
 
 def subset_requests(options: dict[str, Any], intermediate: list[str]) -> tuple[dict[str, float], dict[str, int]]:

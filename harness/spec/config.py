@@ -22,6 +22,9 @@ SPLITS = ("train", "dev", "test")
 DATA_SOURCES = ("samples", "local", "hub", "auto")
 #: model selection during target training: none, or the target's English dev split
 SELECT_ON = ("none", "en-dev")
+#: --keep-checkpoints: every checkpoint; the intermediate ones only (target checkpoints are removed
+#: once their cells are evaluated); none (removed at the end of the run)
+KEEP_CHECKPOINTS = ("all", "intermediate", "none")
 MODALITIES = ("text", "image_text")
 
 # key -> (type, required, allowed values or nested schema)
@@ -67,7 +70,13 @@ PRESET_KEYS: dict[str, tuple[Any, bool, Any]] = {
     "modality_dropout": (str, False, None),
     "log_samples": (bool, False, None),
     "options": (dict, False, None),
+    "resources": (dict, False, None),
 }
+#: a preset's ``resources:`` (what each grid job asks of SLURM or Ray); ``tasks:`` overrides them per
+#: intermediate task (``baseline`` for the cell without one)
+RESOURCE_KEYS: dict[str, Any] = {"partition": str, "gpus_per_job": int, "cpus_per_job": int, "mem_gb": (int, float),
+                                 "time_min": int, "max_concurrent": int, "account": str, "qos": str,
+                                 "constraint": str}
 TOP_KEYS = {"version": (int, False, None), "tasks": (dict, False, None), "presets": (dict, False, None)}
 
 
@@ -91,6 +100,7 @@ class Preset:
     modality_dropout: str = ""
     log_samples: bool = False
     options: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> format options over tasks.yaml's
+    resources: dict[str, Any] = field(default_factory=dict)   # grid jobs: RESOURCE_KEYS, plus tasks: {task: {...}}
     description: str = ""
 
 
@@ -99,6 +109,8 @@ class TaskConfig:
     specs: dict[str, TaskSpec] = field(default_factory=dict)
     presets: dict[str, Preset] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    #: task name -> (entry as given, file) for the names first declared in a --tasks-file
+    entries: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
 
 
 def builtin_tasks_file() -> Path:
@@ -264,17 +276,42 @@ def preset_from_dict(name: str, data: dict[str, Any], file: str) -> Preset:
     for task, options in (data.get("options") or {}).items():
         if not isinstance(options, dict):
             raise ConfigError(f"{file}: presets.{name}.options.{task}: expected a mapping of task options")
+    check_resources(data.get("resources") or {}, f"presets.{name}.resources", file, nested=True)
     return Preset(name=name, **{k: v for k, v in data.items() if v is not None})
+
+
+def check_resources(values: Any, where: str, file: str, nested: bool = False) -> None:
+    """A ``resources:`` mapping: known keys, values of their type (``tasks:`` one level down)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{file}: {where}: expected a mapping, got {shown(values)}")
+    for key, value in values.items():
+        if nested and key == "tasks":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{file}: {where}.tasks: expected a mapping of task -> resources")
+            for task, override in value.items():
+                check_resources(override, f"{where}.tasks.{task}", file)
+            continue
+        if key not in RESOURCE_KEYS:
+            raise ConfigError(f"{file}: {where}.{key}: unknown resource{did_you_mean(key, RESOURCE_KEYS)} "
+                              f"(known: {', '.join(RESOURCE_KEYS)})")
+        types = RESOURCE_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ConfigError(f"{file}: {where}.{key}: expected {getattr(types, '__name__', 'a number')}, "
+                              f"got {shown(value)}")
 
 
 def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
     """The built-in tasks.yaml, then each ``--tasks-file`` in order: an entry of a known name
-    overrides the given keys of that entry; a new name adds a task or preset."""
+    overrides the given keys of that entry; a new name adds a task or preset. A name first given in a
+    ``--tasks-file`` is also kept as given (:attr:`TaskConfig.entries`): for a plugin task with a
+    ``default_spec`` it overrides that spec key by key when the plugin registers (see
+    :func:`spec_over_default`), so it need not be complete."""
     config = TaskConfig()
-    raw_tasks: dict[str, tuple[dict[str, Any], str, Path]] = {}
+    raw_tasks: dict[str, tuple[dict[str, Any], str]] = {}
     raw_presets: dict[str, tuple[dict[str, Any], str]] = {}
     builtin = builtin_tasks_file()
     files = ([builtin] if builtin.exists() else []) + [Path(f) for f in extra_files]
+    from_builtin: set[str] = set()
     for path in files:
         data = read_yaml(path)
         is_builtin = path == builtin
@@ -282,20 +319,38 @@ def load_task_config(extra_files: tuple[str | Path, ...] = ()) -> TaskConfig:
         for name, entry in (data.get("tasks") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}: tasks.{name}: expected a mapping, got {shown(entry)}")
-            if name in raw_tasks:
-                merged = {**raw_tasks[name][0], **entry}
-                local_base = base if "local" in entry or "samples" in entry else raw_tasks[name][2]
-                raw_tasks[name] = (merged, str(path), local_base)
-            else:
-                raw_tasks[name] = (entry, str(path), base)
+            entry = with_absolute_dirs(entry, base)
+            raw_tasks[name] = ({**raw_tasks[name][0], **entry} if name in raw_tasks else entry, str(path))
+            if is_builtin:
+                from_builtin.add(name)
         for name, entry in (data.get("presets") or {}).items():
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}: presets.{name}: expected a mapping, got {shown(entry)}")
             previous = raw_presets.get(name, ({}, ""))[0]
             raw_presets[name] = ({**previous, **entry}, str(path))
         config.files.append(str(path))
-    for name, (entry, file, base) in raw_tasks.items():
-        config.specs[name] = spec_from_dict(name, entry, file, base)
+    for name, (entry, file) in raw_tasks.items():
+        if name not in from_builtin:
+            config.entries[name] = (entry, file)
+            if any(required and entry.get(key) is None for key, (_, required, _) in TASK_KEYS.items()):
+                _check_mapping(entry, {k: (t, False, a) for k, (t, _, a) in TASK_KEYS.items()}, f"tasks.{name}", file)
+                continue   # completed by the default_spec of the plugin that registers it
+        config.specs[name] = spec_from_dict(name, entry, file, Path("."))
     for name, (entry, file) in raw_presets.items():
         config.presets[name] = preset_from_dict(name, entry, file)
     return config
+
+
+def with_absolute_dirs(entry: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``entry`` with its relative ``local`` and ``samples`` directories resolved from ``base`` (the
+    directory of the file, or of the plugin module, that gave them), so entries merge key by key."""
+    return {key: str(_directory(value, base)) if key in ("local", "samples") and isinstance(value, str) else value
+            for key, value in entry.items()}
+
+
+def spec_over_default(name: str, default_spec: dict[str, Any], module_dir: Path, entry: dict[str, Any],
+                      file: str) -> TaskSpec:
+    """A plugin task's ``default_spec`` with a ``--tasks-file`` entry over it, key by key (the keys
+    the entry gives replace the default's; ``hparams`` and ``options`` too, as a whole)."""
+    merged = {**with_absolute_dirs(dict(default_spec), module_dir), **entry}
+    return spec_from_dict(name, merged, file, module_dir)

@@ -28,6 +28,10 @@ class Hyperparams:
     eval_token_budget: int = _range(16384, 0, 1e9)
     #: "auto" = bf16 autocast on GPUs that support it, fp32 on CPU; or "no" / "bf16" / "fp16"
     mixed_precision: str = field(default="auto", metadata={"choices": ("auto", "no", "bf16", "fp16")})
+    #: train the heads only, the encoder stays as it started (a target checkpoint is then saved as its
+    #: head plus a reference to that encoder). Left out of ``as_dict`` while false, so the content keys
+    #: of runs that never set it stay the same.
+    freeze_encoder: bool = field(default=False, metadata={"omit_default": True})
 
     @classmethod
     def names(cls) -> list[str]:
@@ -52,13 +56,17 @@ class Hyperparams:
                 values[key] = None
             if kind is int and isinstance(value, float) and values[key] is not None and value != values[key]:
                 values[key] = None  # 1.5 is not a batch size
+            if kind is bool and not isinstance(value, bool):
+                values[key] = None  # "no" is not false
             if values[key] is None:
                 raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {shown(value)}")
             _check_range(values[key], value, declared[key], f"{where}.{key}")
         return Hyperparams(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every value, except those marked ``omit_default`` while they hold their default."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.metadata.get("omit_default") and getattr(self, f.name) == f.default)}
 
 
 def _check_range(value: Any, given: Any, declared: Any, where: str) -> None:

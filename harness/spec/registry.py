@@ -7,13 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict
-from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError
+from harness.spec.config import Preset, TaskConfig, load_task_config, spec_from_dict, spec_over_default
+from harness.errors import ConfigError, HarnessError, PluginError, UnknownNameError, close_match
+from harness.spec.hub import hub_offline, in_hub_cache
 from harness.plugins import PluginInfo, Plugins, load_plugins
 from harness.formats.registry import FormatEntry, add_format, format_entry, known_formats
 from harness.metrics.registry import Metric, add_metric, get_metric
 from harness.spec.options import Option, check_options
 from harness.spec.tasks import Task, TaskSpec
+
+
+#: how close a name without a slash must be to an alias to be taken as its typo, not a hub id
+ALIAS_CUTOFF = 0.8
 
 
 @dataclass
@@ -55,19 +60,41 @@ class Registry:
                 raise UnknownNameError(f"language for task '{task.name}'", language, task.spec.languages)
         return languages
 
-    def resolve_model(self, spec: str) -> str:
-        """Alias -> its path or hub id; an existing path -> itself; a missing path -> error;
-        anything else is taken as a hub id (checked when loaded). ``TEXT+VISION`` (e.g.
-        ``minilm+clip-b32``) resolves both parts: a text encoder with a vision tower."""
+    def resolve_model(self, spec: str, revision: str | None = None) -> str:
+        """Alias -> its path or hub id; an existing path -> itself; anything else is a hub id. Checked
+        before any work, each a one-line error: a path that does not exist, a near miss of an alias
+        (``minilmm``: did you mean 'minilm'?) and, offline, a hub id not in the local cache.
+        ``TEXT+VISION`` (e.g. ``minilm+clip-b32``) resolves both parts: a text encoder with a vision
+        tower. A plugin that implements ``harness_load_model`` may read names its own way: then only
+        paths and aliases are checked."""
         if "+" in spec and spec not in self.models and not Path(spec).expanduser().exists():
-            return "+".join(self.resolve_model(part) for part in spec.split("+", 1))
+            return "+".join(self.resolve_model(part, revision) for part in spec.split("+", 1))
         if spec in self.models:
-            return self.models[spec].resolve()
-        if Path(spec).expanduser().exists():
+            resolved = self.models[spec].resolve()
+        elif Path(spec).expanduser().exists():
             return spec
-        if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
             raise UnknownNameError("model path or alias", spec, self.models)
-        return spec
+        else:
+            resolved = spec
+            near = close_match(spec, self.models, ALIAS_CUTOFF) if "/" not in spec else None
+            if near and not self.custom_model_loaders():
+                raise HarnessError(f"unknown model alias '{spec}'; did you mean '{near}'? "
+                                   f"(a hub id is written ORG/NAME; `harness plugins` lists the aliases)")
+        if not Path(resolved).expanduser().exists() and hub_offline() and not self.custom_model_loaders() \
+                and not in_hub_cache(resolved, revision):
+            named = f"'{spec}'" + (f" ({resolved})" if resolved != spec else "")
+            at = f" at revision {revision}" if revision else ""
+            instead = "a local model directory" + (" or an alias such as 'minilm'" if "minilm" in self.models else "")
+            raise HarnessError(f"model {named}{at} is not in the local Hugging Face cache and the hub is offline "
+                               f"(HF_HUB_OFFLINE); pass {instead}")
+        return resolved
+
+    def custom_model_loaders(self) -> list[str]:
+        """Plugins other than the built-in defaults that implement ``harness_load_model``."""
+        infos = self.plugins.infos
+        return [impl.plugin_name for impl in self.plugins.pm.hook.harness_load_model.get_hookimpls()
+                if impl.plugin_name not in infos or infos[impl.plugin_name].source not in ("core", "builtin")]
 
 
 def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple[str, ...] | list[str] = (),
@@ -86,15 +113,21 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
             raise PluginError(f"task '{task.name}' is already registered by plugin '{owner}'; plugin "
                               f"'{plugin_name}' cannot register it too (disable one with --disable-plugin)")
         spec = config.specs.get(task.name)
-        if spec is None:  # the plugin's own spec: a fault of the plugin, isolated like an import failure
-            if task.default_spec is None:
-                raise PluginError(f"task '{task.name}' has no tasks.yaml entry and no default_spec")
+        if task.default_spec is not None and (spec is None or task.name in config.entries):
+            # the plugin's own spec: a fault of the plugin, isolated like an import failure
             module = __import__(type(task).__module__, fromlist=["__file__"])
             base = Path(getattr(module, "__file__", ".")).resolve().parent
             try:
                 spec = spec_from_dict(task.name, dict(task.default_spec), f"plugin {plugin_name}", base)
             except ConfigError as exc:
                 raise PluginError(f"invalid default_spec: {exc}") from None
+            if task.name in config.entries:   # a --tasks-file entry overrides it key by key
+                spec = spec_over_default(task.name, task.default_spec, base, *config.entries[task.name])
+        if spec is None:
+            if task.name in config.entries:
+                raise ConfigError(f"{config.entries[task.name][1]}: tasks.{task.name}: plugin '{plugin_name}' "
+                                  f"has no default_spec to complete it; give every required key")
+            raise PluginError(f"task '{task.name}' has no tasks.yaml entry and no default_spec")
         if spec.format and spec.format not in known_formats():
             raise ConfigError(f"{spec.source_file}: tasks.{task.name}.format: expected one of "
                               f"{', '.join(known_formats())}; got {spec.format!r}")
@@ -157,11 +190,13 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                     for metric in info.metrics:
                         registry.metrics.pop(metric, None)
                     info.tasks, info.models, info.formats, info.metrics = [], [], [], []
-    for name, spec in config.specs.items():
+    declared = {**{name: spec.plugin for name, spec in config.specs.items()},
+                **{name: entry.get("plugin") or "" for name, (entry, _) in config.entries.items()}}
+    for name, declared_plugin in declared.items():
         if name not in registry.tasks and name not in registry.unavailable:
-            plugin = spec.plugin or name   # undeclared: a plugin named after the task is the usual owner
+            plugin = declared_plugin or name   # undeclared: a plugin named after the task is the usual owner
             info = loaded.infos.get(plugin)
-            if not spec.plugin and (info is None or not (info.disabled or info.error)):
+            if not declared_plugin and (info is None or not (info.disabled or info.error)):
                 off = sorted(i.name for i in loaded.infos.values() if i.disabled or i.error)
                 reason = "no loaded plugin registers it" + (f" (disabled or failed: {', '.join(off)})" if off else "")
             elif info is None:
@@ -172,6 +207,9 @@ def build_registry(plugins: tuple[str, ...] | list[str] = (), tasks_files: tuple
                 reason = f"its plugin '{plugin}' failed: {info.error}"
             else:
                 reason = f"plugin '{plugin}' does not register a task named '{name}'"
+            owner_off = info is not None and (info.disabled or bool(info.error)) or "disabled or failed" in reason
+            if name not in config.specs and not owner_off:   # incomplete, and no plugin's default_spec can complete it
+                spec_from_dict(name, *config.entries[name], Path("."))   # raises: missing required key
             registry.unavailable[name] = reason
     if data_dir is not None:
         root = Path(data_dir).expanduser().resolve()
