@@ -46,5 +46,6 @@ run eval "$PYTHON" benchmarks/bench_eval.py "${EVAL[@]}" "${THREADS_ARG[@]}" --j
 run engine "$PYTHON" benchmarks/bench_engine.py "${ENGINE[@]}" "${THREADS_ARG[@]}" --json "$OUT/engine.json"
 run mining "$PYTHON" benchmarks/bench_mining.py --n "$MINING_N"
 run candidates "$PYTHON" benchmarks/bench_candidates.py "${CANDIDATES[@]}" "${THREADS_ARG[@]}" --json "$OUT/candidates.json"
+run startup "$PYTHON" benchmarks/bench_startup.py --json "$OUT/startup.json"
 echo "logs and JSON figures: $OUT"
 exit "$status"

@@ -234,7 +234,7 @@ def test_grid_axis_errors(tmp_path):
         ({"size_axis": "16", "fraction_axis": "0.5"}, "--sizes and --fractions both give the data-volume axis"),
         ({"size_axis": "16", "sizes": ("8",)}, "--sizes sweeps the intermediate size; drop --intermediate-size"),
         ({"size_axis": "16,lots"}, "--sizes 'lots': expected a number of examples"),
-        ({"fraction_axis": "0.5,2"}, "--fractions '2': a fraction must be in (0, 1]"),
+        ({"fraction_axis": "0.5,2"}, "--fractions '2': expected fractions in (0, 1], comma-separated"),
         ({"dropout_axis": "0,1.5"}, "--dropout-p '1.5': a probability must be in [0, 1]"),
         ({"sizes": ("sst2=4",)}, "--intermediate-size names 'sst2', which is not among the intermediate tasks"),
     ]:

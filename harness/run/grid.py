@@ -90,12 +90,9 @@ def parse_axis(value: str | None, parse: Callable[[str], Any]) -> list[Any]:
 
 
 def _fraction_point(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        raise HarnessError(f"--fractions '{text}': expected fractions in (0, 1], comma-separated") from None
-    if not 0 < value <= 1:
-        raise HarnessError(f"--fractions '{text}': a fraction must be in (0, 1]")
+    from harness.run.request import parse_fraction
+
+    value = parse_fraction(text, f"--fractions '{text}'", "fractions in (0, 1], comma-separated")
     return None if value == 1 else value
 
 

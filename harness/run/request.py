@@ -180,18 +180,24 @@ def build_request(registry, options: dict[str, Any]):
         whole_targets=bool(options.get("whole_target_checkpoints")))
 
 
+def parse_fraction(text: str, where: str, expected: str) -> float:
+    """A fraction in (0, 1]; otherwise a one-line error: ``{where}: expected {expected}``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:   # also false for NaN
+        raise HarnessError(f"{where}: expected {expected}")
+    return value
+
+
 def subset_requests(options: dict[str, Any], intermediate: list[str]) -> tuple[dict[str, float], dict[str, int]]:
     """``--intermediate-fraction F|TASK=F`` and ``--intermediate-size N|TASK=N`` per intermediate task
     (a bare value applies to every one); a task named by both is a one-line error."""
     fractions: dict[str, float] = {}
     for value in options.get("fractions") or ():
         task, _, number = value.rpartition("=")
-        try:
-            fraction = float(number)
-        except ValueError:
-            raise HarnessError(f"--intermediate-fraction '{value}': expected F or TASK=F with F in (0, 1]") from None
-        if not 0 < fraction <= 1:
-            raise HarnessError(f"--intermediate-fraction '{value}': F must be in (0, 1]")
+        fraction = parse_fraction(number, f"--intermediate-fraction '{value}'", "F or TASK=F with F in (0, 1]")
         for name in ([task.strip()] if task else intermediate):
             fractions[name] = fraction
     sizes: dict[str, int] = {}
