@@ -196,7 +196,8 @@ def plan_grid(registry, options: dict[str, Any], reporter=None,
 
 
 def _grid_error(step: GridStep, exc: BaseException) -> dict[str, Any]:
-    from harness.run.pipeline import SCHEMA_VERSION, one_line, utc_now
+    from harness.results.records import SCHEMA_VERSION
+    from harness.run.records import one_line, utc_now
 
     return {"type": "error", "schema_version": SCHEMA_VERSION, "run_id": step.pipeline.run_id,
             "task": config_name(step.intermediate), "language": None, "split": None, "phase": GRID_PHASE,
