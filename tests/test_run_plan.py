@@ -1,0 +1,88 @@
+"""The resolved run plan (run/plan.py), checkpoint storage (run/checkpoints.py) and record
+building (run/records.py): a plan is frozen, resolving one never mutates the registry's tasks, and
+reusing an intermediate checkpoint reads its meta file without loading the model."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.run.checkpoints import Checkpoints
+from harness.run.pipeline import Pipeline
+from harness.run.plan import RunPlan, resolve_plan
+from harness.run.request import RunRequest, build_request
+from harness.spec.registry import build_registry
+
+
+def request(tmp_path: Path, **options) -> tuple:
+    registry = build_registry()
+    defaults = {"model": "minilm", "intermediate": "mnli", "targets": "xnli,pawsx", "languages": ("xnli=de",),
+                "data": "samples", "output_dir": str(tmp_path / "out")}
+    return registry, build_request(registry, {**defaults, **options})
+
+
+def test_plan_is_frozen_and_resolves_the_request(tmp_path):
+    registry, req = request(tmp_path, hparams=("epochs=2",))
+    plan = resolve_plan(registry, req)
+    assert isinstance(plan, RunPlan)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.targets = ()  # type: ignore[misc]
+    assert [t.name for t in plan.targets] == ["xnli", "pawsx"] and plan.intermediate_names == ["mnli"]
+    assert plan.languages["xnli"] == ["de"] and plan.target_hparams["xnli"].epochs == 2
+    assert plan.data_source == "samples" and plan.output_dir == tmp_path / "out"
+    assert set(plan.task_inputs) == {"mnli", "xnli", "pawsx"}
+
+
+def test_samples_are_read_through_views_the_registry_tasks_stay_as_loaded(tmp_path):
+    registry, req = request(tmp_path)
+    before = {name: registry.task(name).spec.local for name in ("mnli", "xnli", "pawsx")}
+    plan = resolve_plan(registry, req)
+    for task in plan.tasks():
+        assert task.spec.local == task.spec.samples is not None
+        assert task is not registry.task(task.name)
+    assert {name: registry.task(name).spec.local for name in before} == before
+    # a target that trains on its own data stays one task (the view it is evaluated with)
+    assert all(plan.trains_on[t.name] is t for t in plan.targets if t.spec.train_task is None)
+
+
+def test_keys_come_from_the_plan_and_match_the_pipeline(tmp_path):
+    registry, req = request(tmp_path)
+    pipeline = Pipeline(registry, req)
+    store = Checkpoints(resolve_plan(registry, req), excluded_images=set)
+    xnli = pipeline.plan.targets[0]
+    assert store.intermediate_key() == pipeline.intermediate_key() is not None
+    assert store.target_key(xnli) == pipeline.target_key(xnli)
+    assert store.cell_key(xnli, "de", "test") == pipeline.cell_key(xnli, "de", "test")
+    assert store.directory(xnli).name == f"target-xnli-{pipeline.target_key(xnli)}"
+    assert store.train_state(store.directory(None))["state_dir"].name.endswith(".partial")
+
+
+def test_a_bad_request_fails_before_any_work(tmp_path):
+    registry = build_registry()
+    with pytest.raises(HarnessError, match="--overwrite must be one of"):
+        resolve_plan(registry, RunRequest(model="minilm", targets=["xnli"], overwrite="sometimes"))
+    with pytest.raises(HarnessError, match="is an intermediate task; use it with --intermediate"):
+        resolve_plan(registry, RunRequest(model="minilm", targets=["mnli"]))
+
+
+def test_reusing_the_intermediate_checkpoint_does_not_load_it(tiny_model_path, tmp_path, monkeypatch):
+    """A rerun for a target that does not train loads the intermediate encoder once: to evaluate
+    with it, not to decide that the checkpoint is reusable."""
+    registry = build_registry()
+    base = dict(model=str(tiny_model_path), intermediate=["mnli"], limit=8, data="samples",
+                hparams={"epochs": 1, "batch_size": 8}, output_dir=tmp_path / "out")
+    first = Pipeline(registry, RunRequest(targets=["xnli"], languages={"xnli": ["de"]}, **base)).run()
+    assert first.computed == 1 and not first.errors
+    loads: list[str] = []
+    original = registry.plugins.load_model
+
+    def counting(**kwargs):
+        loads.append(str(kwargs["model"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(registry.plugins, "load_model", counting)
+    again = Pipeline(registry, RunRequest(targets=["tatoeba"], languages={"tatoeba": ["de"]}, **base)).run()
+    assert not again.errors and any("intermediate-" in p for p in again.reused_checkpoints)
+    assert len(loads) == 1 and "intermediate-" in loads[0], loads
