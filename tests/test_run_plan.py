@@ -4,6 +4,8 @@ reusing an intermediate checkpoint reads its meta file without loading the model
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,11 @@ def test_reusing_the_intermediate_checkpoint_does_not_load_it(tiny_model_path, t
     again = Pipeline(registry, RunRequest(targets=["tatoeba"], languages={"tatoeba": ["de"]}, **base)).run()
     assert not again.errors and any("intermediate-" in p for p in again.reused_checkpoints)
     assert len(loads) == 1 and "intermediate-" in loads[0], loads
+
+
+def test_the_run_layer_does_not_import_the_cli():
+    code = ("import sys, harness.run.grid, harness.run.pipeline, harness.run.cells; "
+            "bad = [m for m in sys.modules if m == 'harness.cli' or m.startswith('harness.commands')]; "
+            "assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]

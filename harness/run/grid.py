@@ -16,7 +16,8 @@ locally, its own shard otherwise; the pipeline's content keys make a rerun skip 
 reuse saved checkpoints, so an interrupted grid resumes where it stopped. A cell that keeps failing
 becomes an error record and the grid goes on; the command exits non-zero at the end with a summary.
 
-It imports :mod:`harness.commands` only inside functions: the CLI imports this module to register it.
+The grid is a loop over resolved run plans (run/plan.py); it does not import the CLI (the CLI
+imports it).
 """
 from __future__ import annotations
 
@@ -153,13 +154,15 @@ class GridSummary:
 
 def plan_grid(registry, options: dict[str, Any], reporter=None,
               log: Callable[[str], None] | None = None) -> list[GridStep]:
-    """Build (and validate, before any work) one RunRequest + Pipeline per (configuration, seed).
+    """Build (and validate, before any work) one RunRequest, its resolved RunPlan and its Pipeline
+    per (configuration, seed).
 
-    ``options`` are the eval options (see :func:`harness.commands.build_request`) plus ``seeds`` and
+    ``options`` are the eval options (see :func:`harness.run.request.build_request`) plus ``seeds`` and
     ``multi_task``; ``intermediate`` is the list of tasks the grid crosses with the targets.
     """
     from harness.run.request import build_request, split_list
     from harness.run.pipeline import Pipeline
+    from harness.run.plan import resolve_plan
 
     preset = registry.preset(options["preset"]) if options.get("preset") else None
     intermediate = (split_list(options["intermediate"]) if options.get("intermediate") is not None
@@ -190,7 +193,9 @@ def plan_grid(registry, options: dict[str, Any], reporter=None,
                     request.size = {name: n for name, n in request.size.items() if name in config}
                     if len(config) < 2:
                         request.sampling = {}  # temperature and cap only matter for a multi-task model
-                    steps.append(GridStep(config, seed, request, Pipeline(registry, request, reporter=reporter, log=log),
+                    plan = resolve_plan(registry, request)
+                    steps.append(GridStep(config, seed, request,
+                                          Pipeline(registry, request, reporter=reporter, log=log, plan=plan),
                                           size=size, fraction=fraction, dropout_p=p))
     return steps
 

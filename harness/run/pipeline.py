@@ -109,11 +109,11 @@ class Pipeline:
         self.plan = plan if plan is not None else resolve_plan(registry, request)  # every name, before any work
         self.registry, self.request = registry, self.plan.request
         self.plugins = registry.plugins
-        self.plugins.timeout_s = request.hook_timeout_s
+        self.plugins.timeout_s = self.request.hook_timeout_s
         self.reporter = reporter or Reporter()
         self.log = log or (lambda message: None)
         self.reporter.log = self.log
-        self.device = pick_device(request.device)
+        self.device = pick_device(self.request.device)
         self.out = self.plan.output_dir
         self.shard = safe_name(shard, "results shard") if shard is not None else None
         self.checkpoints = Checkpoints(self.plan, lambda: self.target_test_images, log=self.log)
