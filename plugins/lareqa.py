@@ -230,21 +230,22 @@ class LAReQA(DualEncoderTask):
         cache = self.__dict__.setdefault("_pools", {})   # shared with views of other directories: key by both
         key = (split, str(self.spec.local))
         if key not in cache:
-            candidates, relevant = [], defaultdict(list)
+            candidates: list[dict[str, str]] = []
+            relevant: defaultdict[str, list[str]] = defaultdict(list)
             for language in self.spec.languages:
                 where = str(self.local_file(split, language))
                 for context_id, context, sentences, questions in paragraphs(self._read(split, language),
                                                                             language, where):
                     if all(sentence is None for *_, sentence in questions):
                         continue   # as load_data: a paragraph adds its candidates with a question it keeps
-                    by_sentence = defaultdict(list)
-                    for position, sentence in enumerate(sentences):
+                    by_sentence: defaultdict[str, list[str]] = defaultdict(list)
+                    for position, text in enumerate(sentences):
                         uid = f"{context_id}_{position}"
-                        candidates.append({"id": uid, "text": candidate_text(sentence, context)})
-                        by_sentence[sentence].append(uid)
-                    for _, qid, _, sentence in questions:
-                        if sentence is not None:
-                            relevant[qid].extend(u for u in by_sentence[sentence] if u not in relevant[qid])
+                        candidates.append({"id": uid, "text": candidate_text(text, context)})
+                        by_sentence[text].append(uid)
+                    for _, qid, _, answer in questions:
+                        if answer is not None:
+                            relevant[qid].extend(u for u in by_sentence[answer] if u not in relevant[qid])
             cache[key] = (candidates, dict(relevant))
         return cache[key]
 
