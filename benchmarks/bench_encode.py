@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers import SentenceTransformer
 
     from harness.engine.encoding import encode
-    from harness.engine.inference import length_sorted_batches
+    from harness.engine.batches import length_sorted_batches
     from harness.engine.modeling import load_pretrained
 
     if args.threads:

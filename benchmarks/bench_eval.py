@@ -82,7 +82,7 @@ def per_batch_evaluate(model, task, fmt, examples, settings) -> tuple[list, dict
     """The straightforward loop: input order, fixed-size batches padded to their longest feature."""
     import torch
 
-    from harness.engine.inference import autocast_context
+    from harness.engine.batches import autocast_context
 
     features = fmt.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
     task_model = model.task_model(task.name)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from harness.formats import get_format
     from harness.spec.hparams import Hyperparams
-    from harness.engine.inference import length_sorted_batches
+    from harness.engine.batches import length_sorted_batches
     from harness.engine.modeling import load_pretrained
     from harness.spec.registry import build_registry
 

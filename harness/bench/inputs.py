@@ -1,4 +1,5 @@
-"""What a benchmark cell feeds the model: ready-made batches (collated before the clock starts).
+"""What a benchmark cell feeds the model: ready-made host batches (collated before the clock starts;
+the device transfer is timed, as evaluation pays it).
 
 - :func:`synthetic_workload`: ``batch_size`` rows of exactly ``length`` tokens, cut from the real
   token stream of a task's texts (first token and separator of the tokenizer around them): no
@@ -31,11 +32,6 @@ class Workload:
     tokens: list[int]              # real (unpadded) tokens per batch
     padded_tokens: list[int]       # tokens the model computes per batch
     describe: dict[str, Any] = field(default_factory=dict)  # length / language, split, fertility
-
-    def to(self, device: torch.device) -> "Workload":
-        moved = [{k: v.to(device) for k, v in b.items()} for b in self.batches]
-        return Workload(self.kind, self.batch_size, moved, self.examples, self.tokens, self.padded_tokens,
-                        self.describe)
 
 
 def texts(example: dict[str, Any]) -> list[str]:
@@ -104,17 +100,17 @@ def synthetic_workload(model: Any, examples: list[dict[str, Any]], batch_size: i
 def language_workload(model: Any, task: Any, fmt: Any, examples: list[dict[str, Any]], batch_size: int,
                       max_length: int, describe: dict[str, Any]) -> Workload:
     """The examples featurized and batched longest first, ``batch_size`` features per batch."""
-    from harness.engine.inference import length_sorted_batches
+    from harness.engine.batches import length_sorted_batches
+    from harness.engine.inference import feature_collate
 
     features = fmt.featurize(examples, model.tokenizer, task, max_length, train=False)
     if not features:
         raise HarnessError(f"task '{task.name}': no features to run")
     lengths = [fmt.length(f) for f in features]
-    pad_id = model.tokenizer.pad_token_id or 0
+    collate = feature_collate(fmt, features, model.tokenizer.pad_token_id or 0)
     batches, n_examples, tokens, padded = [], [], [], []
     for indices in length_sorted_batches(lengths, batch_size):
-        batch = fmt.collate([features[i] for i in indices], pad_id)
-        batch.pop("labels", None)
+        batch = collate(indices)
         batches.append(batch)
         n_examples.append(len({features[i]["example_index"] for i in indices}))
         tokens.append(sum(lengths[i] for i in indices))

@@ -1,13 +1,14 @@
 """Timing one cell: every arm (model x variant) warms up, then the arms take turns in chunks of
 iterations (:func:`harness.bench.stats.turn_order`), each iteration one batch of the cell's
-workload, timed alone (on a GPU the device is synchronised at the end of each iteration: the
-latency is a user's). Memory is sampled during each turn: process RSS (a background sampler), and
-on a GPU ``max_memory_allocated`` / ``max_memory_reserved`` since the start of the turn.
+workload through the batched engine evaluation uses (host batch -> device -> forward -> host copy;
+collation happens before the clock starts), timed alone by the engine's timer in ``sync`` mode (on
+a GPU the device is synchronised at the end of each iteration: the latency is a user's). Memory is
+sampled during each turn: process RSS (a background sampler), and on a GPU
+``max_memory_allocated`` / ``max_memory_reserved`` since the start of the turn.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ import torch
 from harness.bench import stats
 from harness.bench.inputs import Workload
 from harness.bench.variants import Runner
+from harness.engine.batches import BatchTimer, synchronize
+from harness.engine.inference import predict_features
 from harness.engine.memory import peak_memory
 
 
@@ -46,19 +49,15 @@ class Timings:
     gpu_reserved_mb: float | None = None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_cell(arms: list[Arm], workloads: list[Workload], iterations: int, warmup: int, chunk: int,
               device: torch.device) -> list[Timings]:
-    """Interleaved timings of ``arms`` (``workloads[i]`` is arm i's, already on its runner's device)."""
+    """Interleaved timings of ``arms`` (``workloads[i]`` is arm i's; its batches on the host, or
+    already on the runner's device)."""
     n_batches = len(workloads[0].batches)
     for arm, work in zip(arms, workloads):
         for i in range(warmup):
             arm.runner(work.batches[i % n_batches])
-    _sync(device)
+    synchronize(device)
     rounds = math.ceil(iterations / chunk)
     results = [Timings() for _ in arms]
     for turn, index in enumerate(stats.turn_order(len(arms), rounds)):
@@ -66,17 +65,16 @@ def time_cell(arms: list[Arm], workloads: list[Workload], iterations: int, warmu
         arm, work, result = arms[index], workloads[index], results[index]
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        seconds = []
+        timer = BatchTimer(device, sync=True)
         with peak_memory(device) as memory:
             for i in range(start_iteration, min(start_iteration + chunk, iterations)):
                 b = i % n_batches
-                started = time.perf_counter()
+                started = timer.start()
                 arm.runner(work.batches[b])
-                _sync(device)
-                seconds.append(time.perf_counter() - started)
+                timer.stop(started)
                 result.examples += work.examples[b]
                 result.tokens += work.tokens[b]
-        result.chunks.append(seconds)
+        result.chunks.append(timer.latencies())
         result.peak_host_mb = max(result.peak_host_mb, memory.stats()["peak_host_mb"])
         if device.type == "cuda":
             result.gpu_allocated_mb = max(result.gpu_allocated_mb or 0.0, torch.cuda.max_memory_allocated(device) / 2**20)
@@ -128,17 +126,11 @@ def comparisons(arms: list[Arm], timings: list[Timings], margin: float) -> list[
 
 def predict_logits(runner: Runner, fmt: Any, features: list[dict[str, Any]], batch_size: int, pad_id: int
                    ) -> list[np.ndarray]:
-    """Per-feature logits (feature order) of a runner, batched longest first as evaluation does."""
-    from harness.engine.inference import length_sorted_batches
-
-    lengths = [fmt.length(f) for f in features]
-    outputs: list[Any] = [None] * len(features)
-    for indices in length_sorted_batches(lengths, batch_size):
-        batch = fmt.collate([features[i] for i in indices], pad_id)
-        batch.pop("labels", None)
-        logits = runner({k: v.to(runner.device) for k, v in batch.items()})
-        for row, i in enumerate(indices):
-            outputs[i] = logits[row][: lengths[i]] if fmt.per_token else logits[row]
+    """Per-feature logits (feature order) of a runner: its step over the features through the code
+    evaluation predicts with (:func:`harness.engine.inference.predict_features`)."""
+    if runner.engine is None or runner.step is None:
+        raise ValueError(f"runner {runner.variant!r} was not built through the engine (Runner.through)")
+    outputs, _ = predict_features(runner.engine, runner.step, fmt, features, pad_id, batch_size=batch_size)
     return outputs
 
 

@@ -73,12 +73,12 @@ def ratio_ci(base: Sequence[Sequence[float]], other: Sequence[Sequence[float]], 
 
 
 def _as_rounds(chunks: Sequence[Sequence[float]]) -> list[list[float]]:
-    chunks = [list(c) for c in chunks if len(c)]
-    if not chunks:
+    rounds = [list(c) for c in chunks if len(c)]
+    if not rounds:
         raise ValueError("no timings")
-    if len(chunks) == 1:  # one round: resample single timings instead
-        return [[value] for value in chunks[0]]
-    return chunks
+    if len(rounds) == 1:  # one round: resample single timings instead
+        return [[value] for value in rounds[0]]
+    return rounds
 
 
 def verdict(ci90: tuple[float, float], margin: float) -> str:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class BenchPlan:
     task: Any
     fmt: Any
     split: str
-    examples: dict[str, list[dict[str, Any]]]  # language -> inputs
+    examples: Mapping[str, list[dict[str, Any]]]  # language -> inputs
     batch_sizes: list[int]
     lengths: list[int] = field(default_factory=list)          # synthetic cells
     languages: list[str] = field(default_factory=list)        # real-input cells
@@ -95,7 +95,7 @@ def run_bench(registry: Any, plan: BenchPlan, log: Callable[[str], None] = lambd
         for number, cell in enumerate(plan.cells(), 1):
             log(f"cell {number}/{len(plan.cells())}: {cell[0]} {cell[2]}, batch {cell[1]}")
             per_model = {role: _workload(plan, model, cell) for role, model in models.items()}
-            works = [per_model[arm.role].to(arm.runner.device) for arm in arms]
+            works = [per_model[arm.role] for arm in arms]  # host batches: the engine moves them, timed
             timings = time_cell(arms, works, plan.iterations, plan.warmup, plan.chunk, plan.device)
             for arm, work, timed, compared in zip(arms, works, timings, comparisons(arms, timings, plan.margin)):
                 record = _record(plan, run_id, cell, arm, work, figures(timed, work, rss_baseline), compared,
@@ -110,11 +110,13 @@ def run_bench(registry: Any, plan: BenchPlan, log: Callable[[str], None] = lambd
 def _accuracy(plan: BenchPlan, arms: list[Arm], models: dict[str, Any], log: Callable[[str], None]
               ) -> dict[tuple[str, str], dict[str, Any]]:
     """Metrics of every arm on the accuracy examples, with the share of predictions equal to fp32's."""
-    where, scores, fp32_predictions = plan.accuracy_where, {}, {}
+    where, examples = plan.accuracy_where, plan.accuracy_examples or []
+    scores: dict[tuple[str, str], dict[str, Any]] = {}
+    fp32_predictions: dict[str, list[Any]] = {}
     for arm in arms:  # fp32 comes first for each model
         log(f"accuracy of {arm.role} {arm.variant} on {where['task']}:{where['language']}")
         metrics, predictions = accuracy(arm.runner, models[arm.role].tokenizer, plan.task, plan.fmt,
-                                        plan.accuracy_examples, where["language"], plan.max_length)
+                                        examples, where["language"], plan.max_length)
         reference = fp32_predictions.setdefault(arm.role, predictions)
         agreement = float(np.mean([a == b for a, b in zip(predictions, reference)]))
         scores[(arm.role, arm.variant)] = {**where, "n_examples": len(predictions), "metrics": metrics,

@@ -1,6 +1,9 @@
 """The variants a benchmark runs a task model as: torch fp32, torch dynamic int8, bf16/fp16 weights,
 ONNX Runtime fp32 and int8. Each becomes a :class:`Runner`: encoder inputs in, logits (numpy) out,
-plus what it weighs (bytes per dtype, bytes serialised) and which API built it.
+plus what it weighs (bytes per dtype, bytes serialised) and which API built it. A runner's step runs
+through the batched engine evaluation uses (:class:`harness.engine.batches.Engine`: device transfer,
+autocast policy, one host copy); the variant fixes the weights' precision, so no autocast is added
+on top (``mixed_precision="no"``).
 
 Dynamic int8 in torch is feature-detected: ``torch.ao.quantization.quantize_dynamic`` is deprecated
 but still present in torch 2.13 and is the one with fast CPU kernels (fbgemm/x86), so it is used on
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.engine.batches import Engine, Step
 from harness.errors import HarnessError
 
 VARIANTS = ("fp32", "int8-dynamic", "bf16", "fp16", "onnx-fp32", "onnx-int8")
@@ -37,15 +41,26 @@ HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class Runner:
-    """One way of running a task model: ``runner(batch) -> logits`` (numpy, float32)."""
+    """One way of running a task model: ``runner(batch) -> logits`` (numpy, float32). Built by
+    :meth:`through`, ``engine`` and ``step`` are the engine and batch step behind ``call``."""
 
     variant: str
     call: Callable[[dict[str, torch.Tensor]], np.ndarray]
-    device: torch.device  # where its input tensors must be
+    device: torch.device  # where its input tensors are run
     info: dict[str, Any] = field(default_factory=dict)  # backend, api, dtype_bytes, serialized_bytes
+    engine: Engine | None = None
+    step: Step | None = None
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         return self.call(batch)
+
+    @classmethod
+    def through(cls, variant: str, engine: Engine, step: Step, info: dict[str, Any]) -> "Runner":
+        """A runner whose call is one batch through ``engine`` (what evaluation runs per batch)."""
+        def call(batch: dict[str, torch.Tensor]) -> np.ndarray:
+            return engine.run_batch(step, batch)
+
+        return cls(variant, call, engine.device, {**info, "mixed_precision": engine.mixed_precision}, engine, step)
 
 
 def dtype_bytes(tensors: Any, into: dict[str, int] | None = None) -> dict[str, int]:
@@ -80,14 +95,12 @@ def serialized_bytes(module: nn.Module) -> int | None:
 def torch_runner(variant: str, module: nn.Module, task: str, device: torch.device, api: str) -> Runner:
     module.eval()
 
-    def call(batch: dict[str, torch.Tensor]) -> np.ndarray:
-        with torch.inference_mode():
-            logits = module(batch, task)["logits"]
-        return logits.float().cpu().numpy()  # waits for the device, as evaluation does
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return module(batch, task)["logits"].float()
 
     info = {"backend": "torch", "api": api, "dtype_bytes": dtype_bytes(module.state_dict()),
             "serialized_bytes": serialized_bytes(module)}
-    return Runner(variant, call, device, info)
+    return Runner.through(variant, Engine(device, "no"), step, info)
 
 
 def dynamic_int8(module: nn.Module, device: torch.device) -> tuple[nn.Module, str, torch.device]:
@@ -139,7 +152,7 @@ def export_onnx(task_model: nn.Module, task: str, example: dict[str, torch.Tenso
     _require_onnx()
     wrapper = NamedInputs(copy.deepcopy(task_model).cpu().float().eval(), task)
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
-    inputs = {n: example[n].cpu() for n in names}
+    inputs: dict[str, Any] = {n: example[n].cpu() for n in names}
     try:
         import onnxscript  # noqa: F401 - required by the current exporter
         dynamo = True
@@ -190,13 +203,15 @@ def onnx_runner(variant: str, path: Path, device: torch.device, api: str) -> Run
     session = ort.InferenceSession(str(path), options, providers=providers)
     names = [i.name for i in session.get_inputs()]
 
-    def call(batch: dict[str, torch.Tensor]) -> np.ndarray:
-        return session.run(None, {n: batch[n].numpy() for n in names})[0].astype(np.float32, copy=False)
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = session.run(None, {n: batch[n].numpy() for n in names})[0]
+        return torch.from_numpy(np.asarray(logits, dtype=np.float32))
 
     files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]  # the graph + external data
     info = {"backend": "onnxruntime", "api": api, "providers": providers[:1],
             "dtype_bytes": onnx_dtype_bytes(path), "serialized_bytes": sum(p.stat().st_size for p in files)}
-    return Runner(variant, call, torch.device("cpu"), info)
+    # inputs go to onnxruntime from host memory (its CUDA provider copies them itself)
+    return Runner.through(variant, Engine(torch.device("cpu"), "no"), step, info)
 
 
 def build(variant: str, task_model: nn.Module, task: str, device: torch.device, example: dict[str, torch.Tensor],

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from harness.formats.base import pad_sequences
-from harness.engine.inference import BatchTimer, autocast_context, length_sorted_batches, to_device
+from harness.engine.batches import Engine, length_sorted_batches
 
 #: encoders whose hidden_states[i] is exactly the output of the i-th block (no final norm after the
 #: stack), so running only the first ``layer`` blocks gives the same numbers as the full model
@@ -98,37 +98,33 @@ def encode(model_or_encoder: Any, tokenizer: Any = None, sentences: Sequence[str
     if not 0 <= layer <= num_layers:
         raise ValueError(f"layer {layer} is out of range for a {num_layers}-layer encoder (0..{num_layers})")
     start = time.perf_counter()
-    out = np.zeros((len(sentences), int(encoder.config.hidden_size)), dtype=np.float32)
     ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"] if sentences else []
     batches = length_sorted_batches([len(x) for x in ids], batch_size, token_budget)
     pad_id = tokenizer.pad_token_id or 0
-    timer = BatchTimer(torch.device(device))
-    pending = []
+
+    def collate(indices: list[int]) -> dict[str, torch.Tensor]:
+        return {"input_ids": pad_sequences([ids[i] for i in indices], pad_id),
+                "attention_mask": pad_sequences([[1] * len(ids[i]) for i in indices], 0)}
+
     was_training = encoder.training
     encoder.eval()
     try:
         with _first_blocks(encoder, layer) as truncated:
-            for indices in batches:
-                started = timer.start()
-                batch = to_device({"input_ids": pad_sequences([ids[i] for i in indices], pad_id),
-                                   "attention_mask": pad_sequences([[1] * len(ids[i]) for i in indices], 0)},
-                                  torch.device(device))
-                with autocast_context(torch.device(device), mixed_precision):
-                    output = encoder(**batch, output_hidden_states=not truncated)
+            def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+                output = encoder(**batch, output_hidden_states=not truncated)
                 hidden = output.last_hidden_state if truncated else output.hidden_states[layer]
-                pooled = pool(hidden, batch["attention_mask"], pooling)
-                pending.append((indices, pooled))  # stays on the device: no host sync per batch
-                timer.stop(started)
-            latencies = timer.latencies()
-            for indices, pooled in pending:
-                out[indices] = pooled.cpu().numpy()
+                return pool(hidden, batch["attention_mask"], pooling)
+
+            run = Engine(torch.device(device), mixed_precision).run(
+                step, batches, collate, len(ids), timing="off" if stats is None else "stream")
     finally:
         encoder.train(was_training)
+    out = run.rows if run.rows is not None else np.zeros((0, int(encoder.config.hidden_size)), dtype=np.float32)
     if normalize:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
     if stats is not None:
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start  # tokenization included
         stats.update(seconds=seconds, sentences_per_s=len(sentences) / max(seconds, 1e-9),
-                     batches=len(batches), batch_seconds=latencies)
+                     batches=run.batches, batch_seconds=run.batch_seconds)
     return out

@@ -25,7 +25,7 @@ import torch
 from harness.errors import TrainingError
 from harness.files import share_like_umask
 from harness.formats import get_format
-from harness.engine.inference import autocast_context, to_device
+from harness.engine.batches import autocast_context, precision_policy, to_device
 
 LOSS_CHECK_EVERY = 10  # steps between host syncs that check the loss is finite
 
@@ -338,12 +338,8 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
     lengths = {name: [formats[name].length(f) for f in feats] for name, feats in features.items()}
     schedule = build_schedule(lengths, hparams.batch_size, hparams.epochs, seed,
                               float(sampling.get("temperature", 1.0)), sampling.get("cap"), steps)
-    precision = "no"
-    if device.type == "cuda" and hparams.mixed_precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
-        precision = "bf16"
-    elif device.type == "cuda" and hparams.mixed_precision == "fp16":
-        precision = "fp16"
-    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
+    accelerator = Accelerator(mixed_precision=precision_policy(device, hparams.mixed_precision),
+                              cpu=device.type == "cpu")
     frozen = bool(getattr(hparams, "freeze_encoder", False))
     if frozen:   # heads only: the encoder's weights stay as they started
         model.encoder.requires_grad_(False)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from harness.engine.encoding import POOLINGS, encode, pool
-from harness.engine.inference import latency_stats
+from harness.engine.batches import latency_stats
 from harness.engine.memory import peak_memory
 from harness.engine.shards import encode_to_shards, knn_shards, shard_rows
 from harness.errors import DataError

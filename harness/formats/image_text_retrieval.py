@@ -82,7 +82,7 @@ class ImageTextRetrieval(Format):
         return image_ref(example["images"][0]).key[:16]
 
     def evaluate(self, model, task, examples, language, settings, **context):
-        from harness.engine.inference import latency_stats, length_sorted_batches, to_device
+        from harness.engine.batches import Engine, latency_stats, length_sorted_batches
         from harness.engine.memory import peak_memory
 
         features = self.featurize(examples, model.tokenizer, task, settings.max_length, train=False)
@@ -93,17 +93,19 @@ class ImageTextRetrieval(Format):
         task_model = model.task_model(task.name).eval()
         head, encoder = task_model.heads[task.name], task_model.encoder
         pad_id = model.tokenizer.pad_token_id or 0
+        engine = Engine(model.device, settings.mixed_precision)
         latencies: list[float] = []
         start = time.perf_counter()
 
         def embed(items: list[dict[str, Any]], fn) -> np.ndarray:
-            out = np.zeros((len(items), head.text_proj.out_features), dtype=np.float32)
-            for indices in length_sorted_batches([len(f["input_ids"]) for f in items], settings.eval_batch_size):
-                began = time.perf_counter()
-                batch = to_device(self.collate([items[i] for i in indices], pad_id), model.device)
-                out[indices] = fn(encoder, batch).float().cpu().numpy()
-                latencies.append(time.perf_counter() - began)
-            return out
+            run = engine.run(lambda batch: fn(encoder, batch).float(),
+                             length_sorted_batches([len(f["input_ids"]) for f in items], settings.eval_batch_size),
+                             lambda indices: self.collate([items[i] for i in indices], pad_id), len(items),
+                             timing="stream")
+            latencies.extend(run.batch_seconds or [])
+            if run.rows is None:
+                return np.zeros((0, head.text_proj.out_features), dtype=np.float32)
+            return run.rows
 
         with torch.inference_mode(), peak_memory(model.device) as memory:
             texts = embed(features, head.embed_texts)

@@ -38,7 +38,7 @@ import numpy as np
 
 from harness.engine.encoding import default_layer, encode
 from harness.errors import DataError
-from harness.engine.inference import latency_stats
+from harness.engine.batches import latency_stats
 from harness.engine.memory import peak_memory
 from harness.engine.retrieval import knn, mine, optimize_threshold, pair_f1, top1_accuracy
 from harness.formats.base import EvalOutput, Format
