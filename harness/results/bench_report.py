@@ -4,13 +4,14 @@ cost, and each variant's accuracy and size next to its speed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 Table = tuple[str, list[str], list[list[str]]]
 
 
-def load_bench_records(paths: list[str | Path]) -> list[dict[str, Any]]:
+def load_bench_records(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     """The ``bench`` records of JSONL files (``harness bench --output``), JSON documents
     (``--json``) or directories holding ``bench.jsonl``."""
     from harness.results.records import read_records
@@ -160,8 +161,8 @@ def plot_bench(records: list[dict[str, Any]], path: str | Path) -> Path:
     panels = [p for p in (lengths, languages, ratios) if p]
     if not panels:
         raise HarnessError("no bench records to plot")
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-    axes = list(axes[0])
+    figure, grid = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    axes = list(grid[0])
     if lengths:
         ax = axes.pop(0)
         for key in sorted({(r["batch_size"], _arm(r), r["variant"]) for r in lengths}):
@@ -185,8 +186,8 @@ def plot_bench(records: list[dict[str, Any]], path: str | Path) -> Path:
         ax.legend(fontsize=7)
     if ratios:
         ax = axes.pop(0)
-        for y, (r, key) in enumerate(ratios):
-            c = r[key]
+        for y, (r, which) in enumerate(ratios):
+            c = r[which]
             ax.errorbar(c["ratio"], y, xerr=[[c["ratio"] - c["ci95"][0]], [c["ci95"][1] - c["ratio"]]], fmt="o")
         margin = ratios[0][0][ratios[0][1]]["margin"]
         ax.axvspan(1 - margin, 1 + margin, alpha=0.15, label=f"±{margin * 100:g}% margin")
