@@ -384,10 +384,12 @@ def test_a_killed_job_resumes_and_two_runners_on_one_cell_write_each_result_once
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=60)
-    assert len(metrics_by_key(out)) == 1
+    # killed after its first result; on a quiet machine it may have written the cell's second one too
+    kept = len(metrics_by_key(out))
+    assert 1 <= kept < len(serial_grid)
 
     summary = grid(tiny_model_path, out, executor="pool", devices="cpu,cpu")   # resumes the killed cell
-    assert not summary.errors and summary.computed == 3 and summary.skipped == 1
+    assert not summary.errors and summary.computed == len(serial_grid) - kept and summary.skipped == kept
     assert "result(s) already in" in (next((out / "grid_logs").glob(f"{mnli.shard}-*.log"))).read_text()
     assert metrics_by_key(out) == serial_grid
 
