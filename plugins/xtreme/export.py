@@ -16,22 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from harness.results.samples import read_samples
 from harness_plugins.xtreme.tables import HARNESS_TO_XTREME, UNSCORED_TASKS, VERSIONS
 
 #: (harness task, language) -> gold values for the labels folder, or None (then: the logs' golds)
 GoldSource = Callable[[str, str], "Iterable[Any] | None"]
-
-
-def _read_samples(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, "r", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number}: not JSON ({err})") from err
-    return rows
 
 
 # --------------------------------------------------------------------------------- writers
@@ -188,7 +177,7 @@ def export_predictions(samples_dir: str | os.PathLike, out_dir: str | os.PathLik
         layout = LAYOUTS[task]
         for log in sorted(task_dir.glob(f"{prefix}*.jsonl")):
             language = log.name[len(prefix):-len(".jsonl")]
-            rows = _read_samples(log)
+            rows = read_samples(log)   # a bad row: one line naming the file, row and field
             target = f"test-{language}.{layout.suffix}"
             (out / task).mkdir(parents=True, exist_ok=True)
             layout.write(rows, "prediction", out / task / target)
