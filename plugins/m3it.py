@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from harness import Option, Task, hookimpl
 from harness.errors import DataError
+from harness.spec.tasks import HubOrigin
 
 
 def normalise(text: str) -> str:
@@ -61,15 +63,23 @@ class M3IT(Task):
     def hub_rows(self, split, language):
         from huggingface_hub import hf_hub_download
 
-        hub = self.spec.hub
+        hub = self.spec.hub_for(language)
         if hub is None or "file" not in self.spec.options:
             raise DataError(f"task '{self.name}' declares no hub file", field="options.file")
-        name = self.spec.options["file"].format(split=self.spec.splits.get(split, split), lang=language)
-        path = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
+        hub_split = self.spec.splits.get(split, split)
+        name = self.spec.options["file"].format(split=hub_split, lang=language)
+        path = Path(hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision))
+        # the cached file lies in snapshots/<commit>/<name>: the commit the revision resolved to
+        origin = HubOrigin(hub.path, name, hub_split, hub.revision, path.parents[len(Path(name).parts) - 1].name,
+                           "files")
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield f"hub:{hub.path}/{name}", number, json.loads(line)
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from None
+                    yield origin, number, row
 
 
 @hookimpl
