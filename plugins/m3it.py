@@ -5,7 +5,9 @@ turns ``outputs`` into a class (``options.answers`` maps normalised outputs to l
 named in the output is taken); ``options.skip_unmatched`` drops rows whose output is no label (VQA
 answers outside the frequent-answer vocabulary). Captioning becomes caption<->image contrastive
 training. The hub repos ship a loading script: the raw ``options.file`` is read with
-``hf_hub_download`` (pinned by ``hub.revision`` when one is set).
+``hf_hub_download`` (pinned by ``hub.revision`` when one is set); the records carry the revision and
+the commit it resolved to. Per the cards (DATA_SOURCES.md) vqa-v2 has no test split in M3IT or
+M3IT-80, and M3IT-80 has no English; the raw file paths themselves are not yet evidenced.
 """
 from __future__ import annotations
 
