@@ -450,3 +450,31 @@ def test_two_processes_shard_evaluation_and_write_results_once(tiny_model_path, 
     assert trained.returncode == 0, trained.stderr
     assert set(metrics_by_key(fresh)) == set(single)                  # every cell once
     assert len(list((fresh / "checkpoints").glob("intermediate-*"))) == 1
+
+
+@pytest.mark.slow
+def test_a_loss_that_turns_nan_on_one_process_only_stops_every_process(tiny_model_path, tmp_path):
+    """Rank 1's loss is NaN from its first batch; rank 0's is finite. Each process used to check only
+    its own loss, so rank 1 raised while rank 0 waited in the next gradient all-reduce until the
+    process group's timeout (30 minutes). Both must stop at the same check, with the error recorded."""
+    script = tmp_path / "nan_on_rank1.py"
+    script.write_text(
+        "import os, sys, torch\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    finite = torch.nn.functional.cross_entropy\n"
+        "    torch.nn.functional.cross_entropy = lambda *a, **k: finite(*a, **k) * float('nan')\n"
+        "from harness.commands import main\n"
+        "sys.argv = ['harness', 'eval', *sys.argv[1:]]\n"
+        "main()\n")
+    out = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), "--model", str(tiny_model_path), "-i", "mnli", "-t", "xnli",
+                           "-l", "xnli=en", "--limit", "24", "--hparam", "epochs=1", "--hparam", "batch_size=4",
+                           "--intermediate-hparam", "epochs=1", "--data", "samples", "--device", "cpu",
+                           "-o", str(out)],
+                          env=env, capture_output=True, text=True, timeout=240)
+    records = read_records(out)
+    errors = [r for r in records if r["type"] == "error"]
+    assert errors and "loss became nan" in errors[0]["message"], done.stderr[-3000:]
+    assert not [r for r in records if r["type"] == "result"]
