@@ -36,8 +36,20 @@ def image_value(value):
     return value
 
 
+def _id(row) -> dict:
+    """The row's ``id``, when it has one (otherwise the harness numbers the rows of each file)."""
+    return {"id": row["id"]} if "id" in row else {}
+
+
 class IGLUETask(Task):
-    """An IGLUE task whose hub repo keeps one test split per language."""
+    """An IGLUE task whose hub repo keeps one test split per language.
+
+    ``parallel_key``: the image column of a test set whose languages are translations of the same
+    rows. No ``id`` column is evidenced for those hub rows, so a row without one gets
+    ``<image>#<position>``: rows at the same position of two languages join (the paired weakness
+    rate) when they show the same image, and a misaligned split makes the ids differ, which the gap
+    report names as missing parallel ids instead of pairing the wrong rows."""
+    parallel_key: str | None = None
 
     def hub_rows(self, split, language):
         hub = self.spec.hub_for(language)
@@ -46,14 +58,19 @@ class IGLUETask(Task):
         if split != "test":
             raise DataError(f"hub dataset '{hub.path}' holds only the IGLUE test sets (one split per language), "
                             f"not the {split} split: read {split}-{language} from --data-dir", field="hub")
-        yield from spec_tasks.read_hub(hub, hub.name.format(lang=language) if hub.name else None, language)
+        rows = spec_tasks.read_hub(hub, hub.name.format(lang=language) if hub.name else None, language)
+        for origin, number, row in rows:
+            if "id" not in row and self.parallel_key and self.parallel_key in row:
+                row = {**row, "id": f"{row[self.parallel_key]}#{number}"}
+            yield origin, number, row
 
 
 class XVNLI(IGLUETask):
     name, format, premise = "xvnli", "image_text_classification", "image"
+    parallel_key = "flikr30k_id"
 
     def to_example(self, row, split, language):
-        example = {"id": row["id"], "label": row["label"]}
+        example = {"label": row["label"], **_id(row)}
         if self.premise == "caption":
             return {**example, "text_a": row["caption"], "text_b": row["hypothesis"]}
         example["images"] = [image_value(row["image"])]
@@ -73,12 +90,13 @@ class XVNLIBoth(XVNLI):
 class XGQA(IGLUETask):
     options_schema = {"skip_unmatched": Option(bool, False, "drop rows whose answer is no label")}
     name, format = "xgqa", "image_text_classification"
+    parallel_key = "image_id"
 
     def to_example(self, row, split, language):
         answer = row["answer"].strip().lower()
         if answer not in (self.spec.labels or []) and self.spec.options.get("skip_unmatched"):
             return None  # outside the answer vocabulary
-        return {"id": row["id"], "text_a": row["question"], "images": [image_value(row["image"])], "label": answer}
+        return {**_id(row), "text_a": row["question"], "images": [image_value(row["image"])], "label": answer}
 
 
 class MaRVL(IGLUETask):

@@ -130,27 +130,43 @@ def test_a_language_override_revision_is_part_of_the_content_key(registry):
 
 
 # ------------------------------------------------------------------------------ M3IT raw files
-def test_m3it_raw_file_read_records_revision_and_commit(registry, monkeypatch, tmp_path):
+def serve_m3it(monkeypatch, tmp_path, sha: str) -> list[tuple]:
+    """A fake ``hf_hub_download`` serving one M3IT VQA row from a cache snapshot of commit ``sha``, for
+    any file name; returns the calls it saw."""
     import huggingface_hub
 
-    sha = "d" * 40
-    name = "data/vqa/vqa-v2/val.jsonl"
-    path = tmp_path / "snapshots" / sha / name
-    path.parent.mkdir(parents=True)
     row = {"instruction": "Answer the question.", "inputs": "What colour is the bus?",
            "image_base64_str": [png()], "outputs": "Red."}
-    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     calls: list = []
 
     def hf_hub_download(repo_id, filename, repo_type=None, revision=None):
         calls.append((repo_id, filename, repo_type, revision))
+        path = tmp_path / "snapshots" / sha / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row) + "\n", encoding="utf-8")
         return str(path)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    return calls
+
+
+def test_m3it_raw_file_read_records_revision_and_commit(registry, monkeypatch, tmp_path):
+    sha, name = "d" * 40, "data/vqa/vqa-v2/val.jsonl"
+    calls = serve_m3it(monkeypatch, tmp_path, sha)
     task = registry.task("m3it-vqa-v2")
     examples = load_examples(registry.plugins, task, "dev", "en", source="hub")
     assert calls == [("MMInstruction/M3IT", name, "dataset", None)] and examples[0]["label"] == "red"
     assert examples.reads == [{"hub": "MMInstruction/M3IT", "config": name, "split": "val",
                               "revision": None, "resolved_revision": sha, "reader": "files", "rows": 1}]
+
+
+def test_m3it80_english_arm_reads_m3it_itself(registry, monkeypatch, tmp_path):
+    """M3IT-80 has no English (its card); its ``en`` used to ask M3IT-80 for a file it does not have."""
+    calls = serve_m3it(monkeypatch, tmp_path, "e" * 40)
+    task = registry.task("m3it80-vqa-v2")
+    for language in ("en", "de"):
+        assert load_examples(registry.plugins, task, "train", language, source="hub")[0]["label"] == "red"
+    assert [call[:2] for call in calls] == [("MMInstruction/M3IT", "data/vqa/vqa-v2/train.jsonl"),
+                                            ("MMInstruction/M3IT-80", "data/de/vqa-v2/train.jsonl")]
 
 
 def test_m3it_vqa_v2_declares_no_test_split(registry):
@@ -169,3 +185,22 @@ def test_every_pinned_revision_is_in_the_evidence_table(registry):
         assert re.fullmatch(r"[0-9a-f]{40}", revision), revision
         assert revision in table, f"{revision} is pinned in tasks.yaml but not evidenced in DATA_SOURCES.md"
     assert "DATA_SOURCES.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_parallel_hub_rows_without_an_id_join_by_image_and_position(registry, monkeypatch):
+    """XVNLI's hub rows carry ``flikr30k_id`` (shared by several hypotheses) but no ``id``: reading
+    them used to fail on the missing column. Rows at one position of two languages now share an id
+    when they show the same image, and do not when the splits are misaligned."""
+    image = png()
+
+    def rows(hypotheses, flickr):
+        return [{"flikr30k_id": f, "caption": "c", "hypothesis": h, "label": "neutral", "image": image}
+                for h, f in zip(hypotheses, flickr)]
+    fake_read_hub(monkeypatch, rows(["a", "b", "c"], ["111", "111", "222"]))
+    english = load_examples(registry.plugins, registry.task("xvnli"), "test", "en", source="hub")
+    fake_read_hub(monkeypatch, rows(["x", "y", "z"], ["111", "111", "222"]))
+    arabic = load_examples(registry.plugins, registry.task("xvnli"), "test", "ar", source="hub")
+    assert [e["id"] for e in english] == [e["id"] for e in arabic] == ["111#1", "111#2", "222#3"]
+    fake_read_hub(monkeypatch, rows(["x", "y", "z"], ["222", "111", "111"]))
+    shifted = load_examples(registry.plugins, registry.task("xvnli"), "test", "ar", source="hub")
+    assert {e["id"] for e in shifted} & {e["id"] for e in english} == {"111#2"}
