@@ -5,15 +5,21 @@ turns ``outputs`` into a class (``options.answers`` maps normalised outputs to l
 named in the output is taken); ``options.skip_unmatched`` drops rows whose output is no label (VQA
 answers outside the frequent-answer vocabulary). Captioning becomes caption<->image contrastive
 training. The hub repos ship a loading script: the raw ``options.file`` is read with
-``hf_hub_download`` (pinned by ``hub.revision`` when one is set).
+``hf_hub_download`` (pinned by ``hub.revision`` when one is set); the records carry the revision and
+the commit it resolved to. Per the cards (DATA_SOURCES.md) vqa-v2 has no test split in M3IT or
+M3IT-80, and M3IT-80 has no English: its English arm reads M3IT's own file (a ``hub_overrides``
+entry with ``files``), 30,000 training rows against 500 per translated language, so compare arms at
+one size (``harness grid --sizes 500``). The raw file paths themselves are not yet evidenced.
 """
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from harness import Option, Task, hookimpl
 from harness.errors import DataError
+from harness.spec.tasks import HubOrigin
 
 
 def normalise(text: str) -> str:
@@ -61,15 +67,25 @@ class M3IT(Task):
     def hub_rows(self, split, language):
         from huggingface_hub import hf_hub_download
 
-        hub = self.spec.hub
+        hub = self.spec.hub_for(language)
         if hub is None or "file" not in self.spec.options:
             raise DataError(f"task '{self.name}' declares no hub file", field="options.file")
-        name = self.spec.options["file"].format(split=self.spec.splits.get(split, split), lang=language)
-        path = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield f"hub:{hub.path}/{name}", number, json.loads(line)
+        hub_split = self.spec.splits.get(split, split)
+        # a language's own source may name its files (M3IT-80's English arm is M3IT's own file)
+        names = (hub.files or {}).get(hub_split) or [self.spec.options["file"].format(split=hub_split, lang=language)]
+        for name in names:
+            path = Path(hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision))
+            # the cached file lies in snapshots/<commit>/<name>: the commit the revision resolved to
+            origin = HubOrigin(hub.path, name, hub_split, hub.revision,
+                               path.parents[len(Path(name).parts) - 1].name, "files")
+            with open(path, encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        try:
+                            row = json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from None
+                        yield origin, number, row
 
 
 @hookimpl

@@ -130,7 +130,7 @@ def main() -> None:
         rows = []
         for i, (left, right, colour) in enumerate(pairs):
             rows.append({"id": f"{prefix}-{i}", "left_img": left["image"], "right_img": right["image"],
-                         "caption": THERE_IS[lang].format(c=word(lang, colour)),
+                         "hypothesis": THERE_IS[lang].format(c=word(lang, colour)),
                          "label": left["colour"] == colour == right["colour"]})
         return rows
 
@@ -142,7 +142,7 @@ def main() -> None:
         return left, right, left["colour"] if i % 4 < 2 else other(left["colour"], rng)
 
     def xflickr_row(s, i, lang):
-        return {"id": f"xflickrco-{i}", "image": s["image"], "caption": THERE_IS[lang].format(c=word(lang, s["colour"]))}
+        return {"id": f"xflickrco-{i}", "image": s["image"], "sentences": THERE_IS[lang].format(c=word(lang, s["colour"]))}
 
     for split, n in (("train", 96), ("dev", 24)):
         scenes = [scene(rng) for _ in range(n)]

@@ -450,3 +450,57 @@ def test_two_processes_shard_evaluation_and_write_results_once(tiny_model_path, 
     assert trained.returncode == 0, trained.stderr
     assert set(metrics_by_key(fresh)) == set(single)                  # every cell once
     assert len(list((fresh / "checkpoints").glob("intermediate-*"))) == 1
+
+
+def launch_patched(tmp_path: Path, nproc: int, prelude: str, args: list[str]) -> subprocess.CompletedProcess:
+    """``harness eval ARGS`` under torchrun, each process running ``prelude`` first (to patch in a fault)."""
+    script = tmp_path / "patched_harness.py"
+    script.write_text(f"import os, sys, time, torch\n{prelude}\nfrom harness.commands import main\n"
+                      "sys.argv = ['harness', 'eval', *sys.argv[1:]]\nmain()\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           str(nproc), str(script), *args], env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_a_loss_that_turns_nan_on_one_process_only_stops_every_process(tiny_model_path, tmp_path):
+    """Rank 1's loss is NaN from its first batch; rank 0's is finite. Each process used to check only
+    its own loss, so rank 1 raised while rank 0 waited in the next gradient all-reduce until the
+    process group's timeout (30 minutes). Both must stop at the same check, with the error recorded."""
+    out = tmp_path / "run"
+    nan_on_rank1 = ("if os.environ.get('RANK') == '1':\n"
+                    "    finite = torch.nn.functional.cross_entropy\n"
+                    "    torch.nn.functional.cross_entropy = lambda *a, **k: finite(*a, **k) * float('nan')")
+    done = launch_patched(tmp_path, 2, nan_on_rank1,
+                          ["--model", str(tiny_model_path), "-i", "mnli", "-t", "xnli", "-l", "xnli=en", "--limit",
+                           "24", "--hparam", "epochs=1", "--hparam", "batch_size=4", "--intermediate-hparam",
+                           "epochs=1", "--data", "samples", "--device", "cpu", "-o", str(out)])
+    records = read_records(out)
+    errors = [r for r in records if r["type"] == "error"]
+    assert errors and "loss became nan" in errors[0]["message"], done.stderr[-3000:]
+    assert not [r for r in records if r["type"] == "result"]
+
+
+@pytest.mark.slow
+def test_a_damaged_checkpoint_is_set_aside_once_when_several_processes_find_it(tiny_model_path, tmp_path):
+    """Every process checks a checkpoint before reusing it. Each used to move a damaged one aside on
+    its own: the second rename found nothing to move and that process failed, leaving the other
+    waiting. Now the processes agree, the main one moves it aside once, and they retrain together."""
+    out = tmp_path / "run"
+    args = ["--model", str(tiny_model_path), "-i", "mnli", "-t", "xnli", "-l", "xnli=en,de", "--limit", "16",
+            "--hparam", "epochs=1", "--hparam", "batch_size=4", "--intermediate-hparam", "epochs=1",
+            "--data", "samples", "--device", "cpu", "-o", str(out)]
+    assert launch(1, args).returncode == 0
+    single = metrics_by_key(out)
+    [intermediate] = (out / "checkpoints").glob("intermediate-*")
+    weights = next((intermediate / "encoder").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-64])                   # truncated after the save
+    # every process finds the damage before any moves it aside (a large checkpoint takes seconds to hash)
+    slow_check = ("import harness.run.checkpoints as c\nfound = c.checkpoint_problem\n"
+                  "c.checkpoint_problem = lambda d: (found(d), time.sleep(3))[0]")
+    two = launch_patched(tmp_path, 2, slow_check, [*args, "--overwrite", "always"])
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert len(list((out / "checkpoints").glob("intermediate-*damaged*"))) == 1
+    assert two.stderr.count("is damaged") == 1                         # one process moved it, once
+    retrained = [r for r in read_records(out) if r["type"] == "result"][len(single):]
+    assert {r["key"] for r in retrained} == set(single)

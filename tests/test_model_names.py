@@ -109,3 +109,14 @@ def test_a_plugin_that_loads_models_its_own_way_keeps_its_names(tmp_path, monkey
     assert registry.custom_model_loaders() == ["own_loader"]
     assert registry.resolve_model("minilmm") == "minilmm"
     assert registry.resolve_model("my-store/model-7") == "my-store/model-7"
+
+
+@pytest.mark.parametrize("name", ["odd[x]", "odd[/x]"])
+def test_an_error_message_with_brackets_prints_as_written(tmp_path, name):
+    """Error text is not rich markup: ``[x]`` used to vanish from the line, and ``[/x]`` raised a
+    MarkupError (a traceback in place of the error being reported)."""
+    missing = tmp_path / name / "model"
+    result = harness("eval", "--model", str(missing), "--targets", "xnli", "-o", str(tmp_path / "run"))
+    lines, _ = error_and_modules(result)
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert str(missing) in lines[0]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from harness.commands import bench, clean, eval, grid, plugins, report, rescore, tasks
-from harness.commands.options import _DEBUG, console
+from harness.commands.options import _DEBUG, say, warn_failed_plugins
 from harness.errors import HarnessError
 
 
@@ -33,7 +33,7 @@ class HarnessGroup(click.Group):
         except HarnessError as exc:
             if _DEBUG["on"]:
                 raise
-            console.print(f"[bold red]{getattr(exc, 'label', 'error')}:[/] {exc}", highlight=False, soft_wrap=True)
+            say(f"[bold red]{getattr(exc, 'label', 'error')}:[/] ", str(exc))
             ctx.exit(exc.exit_code)
 
 
@@ -58,10 +58,8 @@ def _load_plugin_commands(group: click.Group) -> None:
     logging.getLogger("harness").setLevel(logging.ERROR)
     plugins = load_plugins()
     plugins.call_each("harness_register_commands", cli=group)
-    for info in plugins.failures:
-        if info.error and info.error.startswith("harness_register_commands"):
-            console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
-                          highlight=False, soft_wrap=True)
+    warn_failed_plugins([info for info in plugins.failures
+                         if info.error and info.error.startswith("harness_register_commands")])
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.commands.options import Env, common_options, console, out
 from harness.results.tables import print_table
-from harness.commands.options import rich_reporter, run_options
+from harness.commands.options import rich_reporter, run_options, say
 from harness.errors import HarnessError
 from harness.run.request import build_request
 
@@ -44,11 +44,11 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
             print_gap(registry, summary)
         out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused"
                   f"{', ' + str(len(summary.errors)) + ' failed' if summary.errors else ''})", highlight=False,
-                  soft_wrap=True)
+                  soft_wrap=True, markup=False)
     if summary.errors:
         for error in summary.errors:
-            console.print(f"[red]failed:[/] {error['task']} {error['language'] or ''} {error['phase']}: "
-                          f"{error['error_type']}: {error['message']}", highlight=False, soft_wrap=True)
+            say("[red]failed:[/] ", f"{error['task']} {error['language'] or ''} {error['phase']}: "
+                                    f"{error['error_type']}: {error['message']}")
         # every failure is the user's input (bad data, diverged training): exit 2 like any user error;
         # anything else (a bug, a crashing plugin) exits 1
         user_errors = _subclass_names(HarnessError)

@@ -58,7 +58,7 @@ def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
         from harness.results.records import merge_shards
 
         target, n_records, n_shards = merge_shards(Path(options["output_dir"]))
-        out.print(f"merged {n_shards} shard(s): {target} ({n_records} records, sorted)", highlight=False)
+        out.print(f"merged {n_shards} shard(s): {target} ({n_records} records, sorted)", highlight=False, markup=False)
         return
     registry = env.registry(options["data_dir"])
     options["registry_args"] = registry_args(env, options["data_dir"])
@@ -75,7 +75,8 @@ def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
             report.errors = []   # listed once, below
             render_table(report, out)
         out.print(f"results: {summary.results_file} ({summary.computed} computed, {summary.skipped} reused, "
-                  f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True)
+                  f"{len(summary.errors)} failed; {summary.wall_seconds:.1f}s)", highlight=False, soft_wrap=True,
+                  markup=False)
     if summary.errors:
         console.print(f"[bold red]{len(summary.errors)} failure(s) in the grid:[/]", highlight=False)
         for error in summary.errors:

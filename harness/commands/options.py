@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from harness.spec.config import KEEP_CHECKPOINTS
 
@@ -17,6 +18,18 @@ console = Console(stderr=True)
 out = Console()
 #: set per invocation by --debug / $HARNESS_DEBUG; read by the CLI's error handler
 _DEBUG = {"on": bool(os.environ.get("HARNESS_DEBUG"))}
+
+
+def say(prefix: str, message: str) -> None:
+    """One line on stderr: ``prefix`` in rich markup (``"[red]failed:[/] "``), then ``message`` as
+    given. An exception's or a plugin's text may hold ``[...]``, which rich would otherwise read as
+    markup: dropped from the line, or a MarkupError in place of the error being reported."""
+    console.print(prefix + escape(message), highlight=False, soft_wrap=True)
+
+
+def warn_failed_plugins(failures) -> None:
+    for info in failures:
+        say("[yellow]warning:[/] ", f"plugin '{info.name}' failed and was skipped: {info.error}")
 
 
 class Env:
@@ -32,9 +45,7 @@ class Env:
             from harness.spec.registry import build_registry
             self._registry = build_registry(plugins=self.plugins, tasks_files=self.tasks_files,
                                             disabled=self.disabled, strict=self.strict, data_dir=data_dir)
-            for info in self._registry.plugins.failures:
-                console.print(f"[yellow]warning:[/] plugin '{info.name}' failed and was skipped: {info.error}",
-                              highlight=False, soft_wrap=True)
+            warn_failed_plugins(self._registry.plugins.failures)
         return self._registry
 
 

@@ -65,7 +65,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
         rows = build_gap(records, resolver, split)
         render_gap(rows, out)
         if plot:
-            console.print(f"plot: {plot_gap(rows, plot)}", highlight=False)
+            console.print(f"plot: {plot_gap(rows, plot)}", highlight=False, markup=False)
         return
     from harness.results.languages import LanguageGroups
     from harness.results.uncertainty import attach_intervals
@@ -83,7 +83,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
         else:
             render_scaling(analysis, out, markdown=fmt == "md")
         if plot:
-            console.print(f"plot: {plot_scaling(analysis, plot)}", highlight=False)
+            console.print(f"plot: {plot_scaling(analysis, plot)}", highlight=False, markup=False)
         return
     report = build_report(records, split=split, metric=metric, metric_for_task=resolver)
     if language_groups is not None:
@@ -117,7 +117,7 @@ def report_command(env, results: tuple[str, ...], by_language: bool, fmt: str, m
         console.print(language_groups.describe(), markup=False, highlight=False, soft_wrap=True)
     if plot:
         written = plot_deltas(report, plot, heatmap_range)
-        console.print(f"plot: {written}", highlight=False)
+        console.print(f"plot: {written}", highlight=False, markup=False)
 
 
 def _suite_tables(env, report, name: str) -> list:

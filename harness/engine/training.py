@@ -413,7 +413,10 @@ def _train(model: Any, tasks: list[Any], examples: dict[str, list[dict[str, Any]
             seen += len(indices)
             pending += 1
             if step % LOSS_CHECK_EVERY == 0 or step == len(schedule):
-                value = running.item() / pending
+                # every process checks the mean over all of them at the same step: a NaN on one
+                # process alone stops them all, where the others would wait in the next all-reduce
+                total = accelerator.reduce(running, "sum") if accelerator.num_processes > 1 else running
+                value = total.item() / (pending * accelerator.num_processes)
                 running.zero_()
                 pending = 0
                 if not math.isfinite(value):

@@ -217,4 +217,4 @@ def bench_report(paths: list[str], fmt: str, plot: str | None, out: Any, console
     else:
         raise HarnessError("--bench: --format csv is not supported (table, md or json)")
     if plot:
-        console.print(f"plot: {plot_bench(records, plot)}", highlight=False)
+        console.print(f"plot: {plot_bench(records, plot)}", highlight=False, markup=False)

@@ -137,17 +137,26 @@ class Checkpoints:
     def reusable(self, directory: Path, phase: str) -> dict[str, Any] | None:
         """The meta of a saved checkpoint that can be reused; None when there is none, or when its
         files or its encoder reference are damaged: then it is set aside (the phase retrains).
-        Reads the meta file and checks the files; loads no model."""
-        if not LoadedModel.is_checkpoint(directory):
+        Reads the meta file and checks the files; loads no model. Several processes decide together
+        (each checks, all see every answer), so none reuses what another moves aside."""
+        problem = None
+        if LoadedModel.is_checkpoint(directory):
+            problem = checkpoint_problem(directory) or reference_problem(directory) or ""
+        found = distributed.gather(problem)
+        if all(p is None for p in found):
             return None
-        problem = checkpoint_problem(directory) or reference_problem(directory)
+        problem = next((p for p in found if p), None) or (None if None not in found else "missing on some process")
         if problem is not None:
             self.set_aside(directory, phase, problem)
+            distributed.barrier()   # moved before any process goes on to train it again
             return None
         return read_meta(directory)
 
     def set_aside(self, directory: Path, phase: str, problem: str) -> None:
-        """Move a damaged checkpoint out of the way (kept for inspection; the phase trains it again)."""
+        """Move a damaged checkpoint out of the way (kept for inspection; the phase trains it again).
+        The main process moves it; the others only learn it is gone."""
+        if not self.main or not directory.exists():
+            return
         aside = directory.with_name(f"{directory.name}{DAMAGED}{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
         directory.rename(aside)
         self.log(f"[warning] {phase} checkpoint {directory} is damaged ({problem}); moved to {aside} "

@@ -62,10 +62,12 @@ def reader_view(task: "Task", kind: str) -> "Task":
 
 def data_fingerprint(task: "Task", split: str, language: str, source: str) -> dict[str, Any]:
     """What decides the data of one (task, split, language) before it is read, for content keys:
-    the hub source as declared, or the path, size and modification time of every local file."""
+    the language's hub source as declared (its ``hub_overrides`` entry, revision included), or the path,
+    size and modification time of every local file."""
     kind = task.source_for(split, language, source)
     if kind == "hub":
-        return {"hub": asdict(task.spec.hub) if task.spec.hub else None}
+        hub = task.spec.hub_for(language)
+        return {"hub": asdict(hub) if hub else None}
     try:
         files = reader_view(task, kind).local_files(split, language)
     except DataError:

@@ -1,0 +1,206 @@
+"""The hub layouts the plugins read, as evidenced in DATA_SOURCES.md: per-language IGLUE test splits
+and their column names, the pinned MTEB Tatoeba copy, M3IT's raw files and splits, and that a pinned
+revision reaches both the reader and the content key. The hub is never contacted: the readers'
+download functions are replaced by fakes that serve rows in the hub's schema."""
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import harness.spec.tasks as spec_tasks
+from harness.errors import DataError
+from harness.run.data import data_fingerprint, load_examples
+from harness.spec.registry import build_registry
+from harness.spec.tasks import HubOrigin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry()
+
+
+def png() -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def fake_read_hub(monkeypatch, rows: list[dict]) -> list[tuple]:
+    """Replace the shared hub reader; record (path, config, split, revision) of each call."""
+    calls: list[tuple] = []
+
+    def read_hub(hub, name, split):
+        calls.append((hub.path, name, split, hub.revision))
+        origin = HubOrigin(hub.path, name, split, hub.revision, "f" * 40, hub.reader)
+        for number, row in enumerate(rows, start=1):
+            yield origin, number, row
+    monkeypatch.setattr(spec_tasks, "read_hub", read_hub)
+    return calls
+
+
+# ------------------------------------------------------------------------------ IGLUE (floschne/*)
+def test_xflickrco_reads_the_language_split_at_the_pinned_revision(registry, monkeypatch):
+    rows = [{"id": f"img{i}", "image": {"bytes": base64.b64decode(png())}, "sentences": f"ein Bild {i}"}
+            for i in range(3)]
+    calls = fake_read_hub(monkeypatch, rows)
+    task = registry.task("xflickrco")
+    examples = load_examples(registry.plugins, task, "test", "de", source="hub")
+    assert calls == [("floschne/xflickrco", None, "de", "0af2c2eba58b27a71898787e286be04befdd7a20")]
+    assert [e["text_a"] for e in examples] == ["ein Bild 0", "ein Bild 1", "ein Bild 2"]
+    assert examples.reads[0]["split"] == "de" and examples.reads[0]["revision"].startswith("0af2c2e")
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_iglue_hub_repos_hold_no_training_or_dev_split(registry, monkeypatch, split):
+    fake_read_hub(monkeypatch, [])
+    with pytest.raises(DataError, match=rf"holds only the IGLUE test sets .* read {split}-en from --data-dir"):
+        load_examples(registry.plugins, registry.task("xvnli"), split, "en", source="hub")
+
+
+def test_marvl_statement_is_the_hypothesis_column(registry, monkeypatch):
+    image = png()
+    rows = [{"id": "sw-1", "hypothesis": "Picha zote mbili zina mbwa.", "left_img": image, "right_img": image,
+             "label": True}]
+    calls = fake_read_hub(monkeypatch, rows)
+    [example] = load_examples(registry.plugins, registry.task("marvl"), "test", "sw", source="hub")
+    assert calls[0][:3] == ("floschne/marvl", None, "sw")
+    assert example["text_a"] == "Picha zote mbili zina mbwa." and example["label"] == "true"
+    assert len(example["images"]) == 2
+
+
+def test_xflickrco_caption_list_is_a_one_line_error(registry, monkeypatch):
+    fake_read_hub(monkeypatch, [{"id": "a", "image": png(), "sentences": ["one", "two"]}])
+    with pytest.raises(DataError, match=r"row 1.*sentences.*expected one caption string, got list"):
+        load_examples(registry.plugins, registry.task("xflickrco"), "test", "ja", source="hub")
+
+
+# ------------------------------------------------------------------------------ Tatoeba: the MTEB copy
+def test_mteb_tatoeba_is_read_at_its_pinned_revision_and_recorded(registry, monkeypatch):
+    import datasets
+
+    calls: list = []
+
+    class Builder:
+        hash = "e" * 40
+
+        def download_and_prepare(self):
+            pass
+
+        def as_dataset(self, split):
+            calls.append(split)
+            return [{"sentence1": "Pişik yatır.\n", "sentence2": "The cat sleeps.\n"},
+                    {"sentence1": "İt qaçır.\n", "sentence2": "The dog runs.\n"}]
+
+    def load_dataset_builder(path, name=None, revision=None):
+        calls.append((path, name, revision))
+        return Builder()
+    monkeypatch.setattr(datasets, "load_dataset_builder", load_dataset_builder)
+    examples = load_examples(registry.plugins, registry.task("tatoeba"), "test", "az", source="hub")
+    pinned = "9080400076fbadbb4c4dcb136ff4eddc40b42553"
+    assert calls == [("mteb/tatoeba-bitext-mining", "aze-eng", pinned), "test"]
+    assert {e["source"] for e in examples} == {"Pişik yatır.", "İt qaçır."}
+    assert examples.reads == [{"hub": "mteb/tatoeba-bitext-mining", "config": "aze-eng", "split": "test",
+                               "revision": pinned, "resolved_revision": "e" * 40, "reader": "datasets",
+                               "rows": 2}]
+
+
+def test_a_language_override_revision_is_part_of_the_content_key(registry):
+    task = registry.task("tatoeba")
+    override = task.spec.hub_overrides["az"]
+    other = dataclasses.replace(task.spec, hub_overrides={**task.spec.hub_overrides,
+                                                          "az": dataclasses.replace(override, revision="0" * 40)})
+    moved = copy.copy(task)
+    moved.spec = other
+    key = data_fingerprint(task, "test", "az", "hub")
+    assert key["hub"]["path"] == "mteb/tatoeba-bitext-mining" and key["hub"]["revision"] == override.revision
+    assert data_fingerprint(moved, "test", "az", "hub") != key
+    # a language without an override keeps the task's source
+    assert data_fingerprint(moved, "test", "de", "hub") == data_fingerprint(task, "test", "de", "hub")
+
+
+# ------------------------------------------------------------------------------ M3IT raw files
+def serve_m3it(monkeypatch, tmp_path, sha: str) -> list[tuple]:
+    """A fake ``hf_hub_download`` serving one M3IT VQA row from a cache snapshot of commit ``sha``, for
+    any file name; returns the calls it saw."""
+    import huggingface_hub
+
+    row = {"instruction": "Answer the question.", "inputs": "What colour is the bus?",
+           "image_base64_str": [png()], "outputs": "Red."}
+    calls: list = []
+
+    def hf_hub_download(repo_id, filename, repo_type=None, revision=None):
+        calls.append((repo_id, filename, repo_type, revision))
+        path = tmp_path / "snapshots" / sha / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+        return str(path)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    return calls
+
+
+def test_m3it_raw_file_read_records_revision_and_commit(registry, monkeypatch, tmp_path):
+    sha, name = "d" * 40, "data/vqa/vqa-v2/val.jsonl"
+    calls = serve_m3it(monkeypatch, tmp_path, sha)
+    task = registry.task("m3it-vqa-v2")
+    examples = load_examples(registry.plugins, task, "dev", "en", source="hub")
+    assert calls == [("MMInstruction/M3IT", name, "dataset", None)] and examples[0]["label"] == "red"
+    assert examples.reads == [{"hub": "MMInstruction/M3IT", "config": name, "split": "val",
+                              "revision": None, "resolved_revision": sha, "reader": "files", "rows": 1}]
+
+
+def test_m3it80_english_arm_reads_m3it_itself(registry, monkeypatch, tmp_path):
+    """M3IT-80 has no English (its card); its ``en`` used to ask M3IT-80 for a file it does not have."""
+    calls = serve_m3it(monkeypatch, tmp_path, "e" * 40)
+    task = registry.task("m3it80-vqa-v2")
+    for language in ("en", "de"):
+        assert load_examples(registry.plugins, task, "train", language, source="hub")[0]["label"] == "red"
+    assert [call[:2] for call in calls] == [("MMInstruction/M3IT", "data/vqa/vqa-v2/train.jsonl"),
+                                            ("MMInstruction/M3IT-80", "data/de/vqa-v2/train.jsonl")]
+
+
+def test_m3it_vqa_v2_declares_no_test_split(registry):
+    # the M3IT card: vqa-v2 has 30,000 train, 30,000 val and 0 test rows; M3IT-80: 500 / 500 / 0 per language
+    for name in ("m3it-vqa-v2", "m3it80-vqa-v2"):
+        assert set(registry.task(name).spec.splits) == {"train", "dev"}, name
+
+
+# ------------------------------------------------------------------------------ every pin is documented
+def test_every_pinned_revision_is_in_the_evidence_table(registry):
+    table = (ROOT / "DATA_SOURCES.md").read_text(encoding="utf-8")
+    pins = {hub.revision for task in registry.tasks.values()
+            for hub in [task.spec.hub, *task.spec.hub_overrides.values()] if hub is not None and hub.revision}
+    assert pins, "tasks.yaml pins no revision"
+    for revision in pins:
+        assert re.fullmatch(r"[0-9a-f]{40}", revision), revision
+        assert revision in table, f"{revision} is pinned in tasks.yaml but not evidenced in DATA_SOURCES.md"
+    assert "DATA_SOURCES.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_parallel_hub_rows_without_an_id_join_by_image_and_position(registry, monkeypatch):
+    """XVNLI's hub rows carry ``flikr30k_id`` (shared by several hypotheses) but no ``id``: reading
+    them used to fail on the missing column. Rows at one position of two languages now share an id
+    when they show the same image, and do not when the splits are misaligned."""
+    image = png()
+
+    def rows(hypotheses, flickr):
+        return [{"flikr30k_id": f, "caption": "c", "hypothesis": h, "label": "neutral", "image": image}
+                for h, f in zip(hypotheses, flickr)]
+    fake_read_hub(monkeypatch, rows(["a", "b", "c"], ["111", "111", "222"]))
+    english = load_examples(registry.plugins, registry.task("xvnli"), "test", "en", source="hub")
+    fake_read_hub(monkeypatch, rows(["x", "y", "z"], ["111", "111", "222"]))
+    arabic = load_examples(registry.plugins, registry.task("xvnli"), "test", "ar", source="hub")
+    assert [e["id"] for e in english] == [e["id"] for e in arabic] == ["111#1", "111#2", "222#3"]
+    fake_read_hub(monkeypatch, rows(["x", "y", "z"], ["222", "111", "111"]))
+    shifted = load_examples(registry.plugins, registry.task("xvnli"), "test", "ar", source="hub")
+    assert {e["id"] for e in shifted} & {e["id"] for e in english} == {"111#2"}
