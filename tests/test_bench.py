@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from harness.bench import stats
 from harness.commands import cli
+from test_bad_input import assert_one_line_fatal
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--data", "samples", "--iterations", "4", "--chunk", "2", "--warmup", "1", "--threads", "1", "--device", "cpu"]
@@ -369,3 +370,48 @@ def test_gpu_check_script_runs_on_cpu_at_tiny_size(tmp_path):
     assert 0 < figures["encode"]["share_of_peak"] < 1 and figures["train"]["examples_per_s"] > 0
     assert {c["variant"] for c in figures["bench"]["cells"]} == {"fp32", "bf16"}
     assert "of peak" in done.stdout and "vs fp32" in done.stdout
+
+
+# ------------------------------------------------------------------------------ head-only checkpoints
+@pytest.fixture
+def head_only_target(tiny_model_path, tmp_path) -> Path:
+    """A target checkpoint trained with a frozen encoder: its head plus encoder-ref.json pointing at
+    the intermediate checkpoint's encoder."""
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_path), "-i", "mnli", "-t", "xnli",
+                                      "-l", "xnli=de", "--limit", "8", "--hparam", "epochs=1", "--hparam",
+                                      "batch_size=8", "--hparam", "freeze_encoder=true", "--data", "samples",
+                                      "--device", "cpu", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    [target] = (tmp_path / "run" / "checkpoints").glob("target-xnli-*")
+    assert (target / "encoder-ref.json").is_file() and not (target / "encoder").exists()
+    return target
+
+
+def _bench_compare(model: Path, target: Path):
+    return CliRunner().invoke(cli, ["bench", "-m", str(model), "--compare", str(target), "-t", "xnli",
+                                    "--lengths", "8", "--batch-sizes", "1", *FAST, "--json", "-"])
+
+
+def test_bench_compares_a_head_only_checkpoint_through_its_encoder_reference(tiny_model_path, head_only_target):
+    [inter] = head_only_target.parent.glob("intermediate-*")
+    result = _bench_compare(tiny_model_path, head_only_target)
+    assert result.exit_code == 0, result.output
+    compare = next(r for r in json.loads(result.stdout)["records"] if r["role"] == "compare")
+    info = compare["model_info"]
+    assert info["checkpoint"] is True and info["head"] == "trained"
+    assert Path(info["source"]) == inter / "encoder"       # the encoder the head was trained on
+
+
+def test_bench_head_only_checkpoint_with_a_changed_or_missing_encoder_is_one_line(tiny_model_path,
+                                                                                 head_only_target):
+    [inter] = head_only_target.parent.glob("intermediate-*")
+    weights = inter / "encoder" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1                                          # same size, other bytes
+    weights.write_bytes(bytes(data))
+    assert_one_line_fatal(_bench_compare(tiny_model_path, head_only_target), f"checkpoint {head_only_target}:",
+                          f"its encoder, checkpoint {inter.name}, does not match encoder-ref.json: "
+                          "encoder/model.safetensors is truncated or changed since it was saved")
+    inter.rename(inter.with_name("elsewhere"))
+    assert_one_line_fatal(_bench_compare(tiny_model_path, head_only_target), f"checkpoint {head_only_target}:",
+                          f"its encoder, checkpoint {inter.name}, is gone")

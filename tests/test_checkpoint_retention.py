@@ -114,3 +114,31 @@ def test_head_only_target_follows_its_encoder(tiny_model_path, tmp_path):
     result = run_eval(tiny_model_path, out, "--hparam", "freeze_encoder=true", languages="de,en")
     assert "intermediate training" in result.output and "reusing target checkpoint" in result.output
     assert {k: v for k, v in metrics(out).items() if k in before} == before
+
+
+def test_encoder_source_follows_the_reference_and_refuses_a_loop(tmp_path):
+    import json
+
+    from harness.engine.modeling import encoder_source
+    from harness.errors import HarnessError
+
+    def checkpoint(name: str, ref: dict | None) -> Path:
+        directory = tmp_path / name
+        (directory / "encoder").mkdir(parents=True)
+        (directory / "meta.json").write_text('{"files": {}}')
+        if ref is None:
+            (directory / "encoder" / "config.json").write_text("{}")
+        else:
+            (directory / "encoder").rmdir()
+            (directory / "encoder-ref.json").write_text(json.dumps(ref))
+        return directory
+
+    whole = checkpoint("whole", None)
+    assert encoder_source(whole) == (str(whole / "encoder"), None)
+    assert encoder_source(checkpoint("head", {"checkpoint": "whole", "files": {}})) == (str(whole / "encoder"), None)
+    assert encoder_source(checkpoint("base", {"model": "org/enc", "revision": "abc"})) == ("org/enc", "abc")
+    assert encoder_source(tmp_path) is None                                  # not a checkpoint
+    checkpoint("a", {"checkpoint": "b", "files": {}})
+    b = checkpoint("b", {"checkpoint": "a", "files": {}})
+    with pytest.raises(HarnessError, match=f"cannot load checkpoint {b}: encoder-ref.json leads back to checkpoint a"):
+        encoder_source(tmp_path / "a")

@@ -149,6 +149,19 @@ def test_metric_passes_the_language_only_to_scorers_that_take_it():
     assert get_metric("accuracy").score(["a", "b"], ["a", "a"], "de") == {"accuracy": 0.5}
 
 
+def test_format_and_metric_lookups_load_the_builtins_and_suggest_a_near_name():
+    from harness.errors import UnknownNameError
+    from harness.formats import format_entry, known_formats
+    from harness.metrics import known_metrics
+
+    assert format_entry("classification").plugin == "core.defaults"
+    assert {"classification", "qa"} <= set(known_formats()) and "accuracy" in known_metrics()
+    with pytest.raises(UnknownNameError, match=r"^unknown format 'clasification'; did you mean 'classification'\? \(known: "):
+        format_entry("clasification")
+    with pytest.raises(UnknownNameError, match=r"^unknown metric 'acuracy'; did you mean 'accuracy'\? \(known: "):
+        get_metric("acuracy")
+
+
 def test_register_format_by_import_side_effect_is_deprecated():
     from harness.formats import get_format, register_format
     from harness.formats.classification import Classification

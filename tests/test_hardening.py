@@ -18,19 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from harness.commands import cli
 from harness.results.records import read_records, validate_record
 from harness.spec.config import builtin_plugins_dir
 from test_bad_input import assert_one_line_fatal as one_error_line
 
 SAMPLES = builtin_plugins_dir() / "samples"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def invoke(*args, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
 
 
 def base_args(model: Path, out: Path, *extra) -> list:
@@ -58,11 +52,11 @@ def metrics_by_cell(out: Path) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
-def base_run(tiny_model_path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("base") / "out"
+def base_run(tiny_model_path, module_cli) -> Path:
+    out = module_cli.out
     old = os.umask(0o022)
     try:
-        result = invoke(*base_args(tiny_model_path, out))
+        result = module_cli(*base_args(tiny_model_path, out))
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -71,8 +65,8 @@ def base_run(tiny_model_path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def run_dir(base_run, tmp_path) -> Path:
-    out = tmp_path / "out"
+def run_dir(base_run, harness_cli) -> Path:
+    out = harness_cli.out
     shutil.copytree(base_run, out, symlinks=True)
     return out
 
@@ -132,31 +126,31 @@ def test_planted_or_damaged_training_state_never_runs_and_restarts_the_phase(con
 
 # -- 2. paths: names, symlinks, modes ----------------------------------------------------------------
 
-def test_a_language_code_with_dot_dot_cannot_write_outside_the_output_dir(tiny_model_path, tmp_path):
+def test_a_language_code_with_dot_dot_cannot_write_outside_the_output_dir(harness_cli, tiny_model_path, tmp_path):
     tasks = tmp_path / "evil.yaml"
     tasks.write_text("tasks:\n  tatoeba:\n    languages: ['../../../escaped']\n")
-    result = invoke("eval", "--model", tiny_model_path, "--targets", "tatoeba", "--log-samples",
-                    "--tasks-file", tasks, "--data", "samples", "-o", tmp_path / "run" / "out")
+    result = harness_cli("eval", "--model", tiny_model_path, "--targets", "tatoeba", "--log-samples",
+                         "--tasks-file", tasks, "--data", "samples", "-o", tmp_path / "run" / "out")
     one_error_line(result, "language of task 'tatoeba'", "'../../../escaped'", "cannot be used in a file name")
     assert not list(tmp_path.rglob("*escaped*"))
 
 
 @pytest.mark.parametrize("name", ["results.jsonl", ".lock"])
-def test_a_planted_symlink_is_not_followed(name, run_dir, tiny_model_path, tmp_path):
+def test_a_planted_symlink_is_not_followed(name, harness_cli, run_dir, tiny_model_path, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     target = run_dir / name
     target.unlink(missing_ok=True)
     target.symlink_to(victim)
-    result = invoke(*base_args(tiny_model_path, run_dir))
+    result = harness_cli(*base_args(tiny_model_path, run_dir))
     one_error_line(result, "symbolic link", str(target))
     assert victim.read_text() == "precious\n"
 
 
-def test_checkpoints_and_samples_follow_the_umask(run_dir, tiny_model_path):
+def test_checkpoints_and_samples_follow_the_umask(harness_cli, run_dir, tiny_model_path):
     old = os.umask(0o022)
     try:
-        result = invoke(*base_args(tiny_model_path, run_dir, "--log-samples"))
+        result = harness_cli(*base_args(tiny_model_path, run_dir, "--log-samples"))
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -170,21 +164,21 @@ def test_checkpoints_and_samples_follow_the_umask(run_dir, tiny_model_path):
 
 # -- 3. YAML alias bombs ---------------------------------------------------------------------------
 
-def test_a_yaml_alias_bomb_is_refused_in_one_short_line(tmp_path):
+def test_a_yaml_alias_bomb_is_refused_in_one_short_line(harness_cli, tmp_path):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 7)]
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("\n".join(lines) + "\ntasks:\n  xnli:\n    languages: *a6\n")
     start = time.perf_counter()
-    result = invoke("tasks", "--tasks-file", bomb)
+    result = harness_cli("tasks", "--tasks-file", bomb)
     line = one_error_line(result, str(bomb), "YAML aliases", "alias bomb")
     assert len(line) < 300 and time.perf_counter() - start < 30
 
 
-def test_a_huge_value_quoted_in_an_error_is_bounded(tmp_path):
+def test_a_huge_value_quoted_in_an_error_is_bounded(harness_cli, tmp_path):
     tasks = tmp_path / "huge.yaml"
     tasks.write_text("tasks:\n  xnli:\n    languages: " + "x" * 2_000_000 + "\n")
-    line = one_error_line(invoke("tasks", "--tasks-file", tasks), "tasks.xnli.languages: expected a list")
+    line = one_error_line(harness_cli("tasks", "--tasks-file", tasks), "tasks.xnli.languages: expected a list")
     assert len(line) < 400
 
 
@@ -198,12 +192,12 @@ def test_the_plugin_guide_says_that_plugin_options_run_code():
 # -- 5. damaged checkpoints are set aside and retrained -------------------------------------------
 
 @pytest.mark.parametrize("damage", ["weights", "head", "meta"])
-def test_a_damaged_checkpoint_is_set_aside_and_retrained(damage, base_run, run_dir, tiny_model_path):
+def test_a_damaged_checkpoint_is_set_aside_and_retrained(damage, harness_cli, base_run, run_dir, tiny_model_path):
     target = checkpoint(run_dir, "target-")
     path = {"weights": target / "encoder" / "model.safetensors", "head": target / "head-xnli.pt",
             "meta": target / "meta.json"}[damage]
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    result = invoke(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
+    result = harness_cli(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
     assert result.exit_code == 0, result.output
     warning = [line for line in result.output.splitlines() if "is damaged" in line]
     assert len(warning) == 1 and str(target) in warning[0] and "training it again" in warning[0]
@@ -211,13 +205,13 @@ def test_a_damaged_checkpoint_is_set_aside_and_retrained(damage, base_run, run_d
     assert "reusing intermediate checkpoint" in result.output
     new = {(r["task"], r["language"]): r["metrics"] for r in results(run_dir)[2:]}
     assert new == metrics_by_cell(base_run)  # retrained to the same weights
-    again = invoke(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
+    again = harness_cli(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
     assert again.exit_code == 0 and "reusing target checkpoint" in again.output
 
 
 # -- 6. damaged result lines are skipped with a warning and recomputed -----------------------------
 
-def test_damaged_result_lines_are_skipped_with_their_line_number_and_recomputed(run_dir, tiny_model_path):
+def test_damaged_result_lines_are_skipped_with_their_line_number_and_recomputed(harness_cli, run_dir, tiny_model_path):
     path = run_dir / "results.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
     index = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "result")
@@ -226,7 +220,7 @@ def test_damaged_result_lines_are_skipped_with_their_line_number_and_recomputed(
     lines.insert(index, b'{"type": "result", "task": "xnli"}\n')
     lines.insert(index, b"\xff\xfe not utf-8\n")
     path.write_bytes(b"".join(lines))
-    result = invoke(*base_args(tiny_model_path, run_dir))
+    result = harness_cli(*base_args(tiny_model_path, run_dir))
     assert result.exit_code == 0, result.output
     for number, problem in ((index + 1, "not valid UTF-8"), (index + 2, "a result without a key"),
                             (index + 3, "a JSON list, not an object")):
@@ -234,14 +228,14 @@ def test_damaged_result_lines_are_skipped_with_their_line_number_and_recomputed(
     assert "1 computed, 1 reused" in result.output
     recomputed = [r for r in results(run_dir) if r["key"] == lost["key"]]
     assert len(recomputed) == 1 and recomputed[0]["metrics"] == lost["metrics"]
-    report = invoke("report", run_dir)
+    report = harness_cli("report", run_dir)
     assert report.exit_code == 0, report.output
     assert f"{path}, line {index + 1}: damaged record skipped" in report.stderr
 
 
 # -- 7. leftovers, harness clean, --log-samples on reuse -------------------------------------------
 
-def test_leftovers_are_removed_at_start_up_and_by_clean(run_dir, tiny_model_path):
+def test_leftovers_are_removed_at_start_up_and_by_clean(harness_cli, run_dir, tiny_model_path):
     finished = checkpoint(run_dir, "target-").with_name(checkpoint(run_dir, "target-").name + ".partial")
     unfinished = run_dir / "checkpoints" / "target-xnli-0123456789abcdef.partial"
     for state in (finished, unfinished):
@@ -252,24 +246,24 @@ def test_leftovers_are_removed_at_start_up_and_by_clean(run_dir, tiny_model_path
     stray = run_dir / "samples" / "cfg" / "xnli" / ".test-en.jsonl.a8Zq.tmp"
     stray.parent.mkdir(parents=True)
     stray.write_text("{}\n")
-    result = invoke(*base_args(tiny_model_path, run_dir))
+    result = harness_cli(*base_args(tiny_model_path, run_dir))
     assert result.exit_code == 0, result.output
     assert not finished.exists() and not stray.exists() and not half_saved.exists()
     assert (unfinished / "train-state.pt").exists()
 
-    listed = invoke("clean", run_dir)
+    listed = harness_cli("clean", run_dir)
     assert listed.exit_code == 0, listed.output
     assert f"would remove {unfinished}" in listed.stdout and "unfinished phase" in listed.stdout
     assert unfinished.exists()
-    deleted = invoke("clean", run_dir, "--delete")
+    deleted = harness_cli("clean", run_dir, "--delete")
     assert deleted.exit_code == 0 and not unfinished.exists()
-    assert invoke("clean", run_dir).stdout.strip() == "nothing to clean"
+    assert harness_cli("clean", run_dir).stdout.strip() == "nothing to clean"
     assert checkpoint(run_dir, "target-").exists()
 
 
-def test_log_samples_is_written_when_results_are_reused(run_dir, tiny_model_path):
+def test_log_samples_is_written_when_results_are_reused(harness_cli, run_dir, tiny_model_path):
     before = (run_dir / "results.jsonl").read_bytes()
-    result = invoke(*base_args(tiny_model_path, run_dir, "--log-samples"))
+    result = harness_cli(*base_args(tiny_model_path, run_dir, "--log-samples"))
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (run_dir / "samples").rglob("*.jsonl"))
     assert written == ["test-de.jsonl", "test-en.jsonl"]
@@ -379,17 +373,17 @@ class FullDisk:
         raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_full_disk_is_one_line_and_keeps_every_whole_line(run_dir, tiny_model_path, monkeypatch):
+def test_a_full_disk_is_one_line_and_keeps_every_whole_line(harness_cli, run_dir, tiny_model_path, monkeypatch):
     import harness.results.records as records
 
     before = (run_dir / "results.jsonl").read_bytes()
     monkeypatch.setattr(records, "os", FullDisk())
-    result = invoke(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
+    result = harness_cli(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
     one_error_line(result, f"cannot write {run_dir / 'results.jsonl'}: No space left on device")
     assert (run_dir / "results.jsonl").read_bytes() == before
 
 
-def test_a_read_only_output_dir_is_one_line(run_dir, tiny_model_path, monkeypatch):
+def test_a_read_only_output_dir_is_one_line(harness_cli, run_dir, tiny_model_path, monkeypatch):
     from harness.engine.modeling import LoadedModel
 
     def read_only(self, directory, *args, **kwargs):
@@ -398,7 +392,7 @@ def test_a_read_only_output_dir_is_one_line(run_dir, tiny_model_path, monkeypatc
     shutil.rmtree(checkpoint(run_dir, "target-"))
     before = (run_dir / "results.jsonl").read_bytes()
     monkeypatch.setattr(LoadedModel, "save", read_only)
-    result = invoke(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
+    result = harness_cli(*base_args(tiny_model_path, run_dir, "--overwrite", "always"))
     one_error_line(result, "cannot write", "target-xnli-", "Read-only file system")
     assert (run_dir / "results.jsonl").read_bytes().startswith(before)
     assert all(validate_record(r) == [] for r in read_records(run_dir / "results.jsonl"))
@@ -426,18 +420,18 @@ BAD_VALUES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
-def test_every_bad_value_is_one_line(case, tiny_model_path, tmp_path):
+def test_every_bad_value_is_one_line(case, harness_cli, tiny_model_path):
     extra, message = BAD_VALUES[case]
-    result = invoke("eval", "--model", tiny_model_path, "--targets", "xnli", "-o", tmp_path / "out", *extra)
+    result = harness_cli("eval", "--model", tiny_model_path, "--targets", "xnli", "-o", harness_cli.out, *extra)
     one_error_line(result, message)
-    assert not (tmp_path / "out").exists()
+    assert not harness_cli.out.exists()
 
 
-def test_a_preset_limit_out_of_range_is_one_line(tiny_model_path, tmp_path):
+def test_a_preset_limit_out_of_range_is_one_line(harness_cli, tiny_model_path, tmp_path):
     tasks = tmp_path / "presets.yaml"
     tasks.write_text("presets:\n  tiny:\n    targets: [xnli]\n    limit: -5\n")
-    result = invoke("eval", "--preset", "tiny", "--model", tiny_model_path, "--tasks-file", tasks,
-                    "-o", tmp_path / "out")
+    result = harness_cli("eval", "--preset", "tiny", "--model", tiny_model_path, "--tasks-file", tasks,
+                         "-o", harness_cli.out)
     one_error_line(result, "preset 'tiny' limit -5: must be >= 1")
 
 
@@ -539,13 +533,13 @@ def harness_load_rows(task, split, language, source):
     ("dicts", "PluginError", "harness_load_rows of plugin 'rogue' yielded dict"),
     ("hang", "HookTimeout", "harness_evaluate of plugin 'rogue' did not return within 2 s"),
 ])
-def test_a_misbehaving_plugin_hook_becomes_an_error_record_naming_it(mode, error_type, needle, run_dir,
+def test_a_misbehaving_plugin_hook_becomes_an_error_record_naming_it(mode, error_type, needle, harness_cli, run_dir,
                                                                      tiny_model_path, tmp_path):
     plugin = plugin_file(tmp_path, "rogue", ROGUE_PLUGIN)
     start = time.perf_counter()
     timeout = ["--hook-timeout", "2"] if mode == "hang" else []
-    result = invoke(*base_args(tiny_model_path, run_dir, "--overwrite", "always", "--plugins", plugin, *timeout),
-                    env={"ROGUE_MODE": mode})
+    result = harness_cli(*base_args(tiny_model_path, run_dir, "--overwrite", "always", "--plugins", plugin, *timeout),
+                         env={"ROGUE_MODE": mode})
     assert result.exit_code in (1, 2), result.output
     assert "Traceback" not in result.output
     [error] = errors(run_dir)
@@ -557,7 +551,7 @@ def test_a_misbehaving_plugin_hook_becomes_an_error_record_naming_it(mode, error
     assert time.perf_counter() - start < 50
 
 
-def test_a_task_name_registered_twice_names_both_plugins(tmp_path):
+def test_a_task_name_registered_twice_names_both_plugins(harness_cli, tmp_path):
     plugin = plugin_file(tmp_path, "impostor", '''
         from harness import Task, hookimpl
 
@@ -572,12 +566,12 @@ def test_a_task_name_registered_twice_names_both_plugins(tmp_path):
         def harness_register_tasks(register):
             register(Impostor())
     ''')
-    result = invoke("tasks", "--json", "--plugins", plugin)
+    result = harness_cli("tasks", "--json", "--plugins", plugin)
     assert result.exit_code == 0, result.output
     assert ("warning: plugin 'impostor' failed and was skipped: harness_register_tasks raised PluginError: "
             "task 'xnli' is already registered by plugin 'xnli'; plugin 'impostor' cannot register it too"
             in result.stderr)
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["xnli"]["plugin"] == "xnli" and rows["xnli"]["status"] == "ok"
-    strict = invoke("tasks", "--plugins", plugin, "--strict-plugins")
+    strict = harness_cli("tasks", "--plugins", plugin, "--strict-plugins")
     assert strict.exit_code == 2 and "'impostor'" in strict.output and "'xnli'" in strict.output

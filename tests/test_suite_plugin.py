@@ -10,9 +10,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from harness.commands import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MOCK = Path(__file__).parent / "data" / "xtreme_mock"
@@ -108,14 +105,13 @@ def test_a_plugin_registers_aliases_and_suites(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------ partial scoring
-def test_score_scores_a_partial_submission_and_says_what_is_missing(tmp_path):
+def test_score_scores_a_partial_submission_and_says_what_is_missing(harness_cli, tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(MOCK / "predictions", sub)
     (sub / "xnli" / "test-ar.tsv").unlink()
     shutil.rmtree(sub / "udpos")
     output = tmp_path / "scores.json"
-    result = CliRunner().invoke(cli, ["score", "--predictions", str(sub), "--labels", str(MOCK / "labels"),
-                                      "--output", str(output)])
+    result = harness_cli("score", "--predictions", sub, "--labels", MOCK / "labels", "--output", output)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("incomplete:")]
     assert lines == ["incomplete: partial: xnli (14/15 languages, missing ar); no predictions: udpos; "
@@ -125,13 +121,13 @@ def test_score_scores_a_partial_submission_and_says_what_is_missing(tmp_path):
     assert "classification" not in report and "all_task" not in report and "udpos" not in report
     full = json.loads((MOCK / "official-xtreme.json").read_text())
     assert report["qa"] == full["qa"] and report["pawsx"] == full["pawsx"]   # complete parts unchanged
-    strict = CliRunner().invoke(cli, ["score", "--predictions", str(sub), "--labels", str(MOCK / "labels"), "--strict"])
+    strict = harness_cli("score", "--predictions", sub, "--labels", MOCK / "labels", "--strict")
     assert strict.exit_code == 2 and "test-ar.tsv" in strict.output
 
 
-def test_score_with_nothing_in_common_is_one_line(tmp_path):
+def test_score_with_nothing_in_common_is_one_line(harness_cli, tmp_path):
     (tmp_path / "p" / "other").mkdir(parents=True)
-    result = CliRunner().invoke(cli, ["score", "--predictions", str(tmp_path / "p"), "--labels", str(MOCK / "labels")])
+    result = harness_cli("score", "--predictions", tmp_path / "p", "--labels", MOCK / "labels")
     assert result.exit_code == 2 and "nothing to score" in result.output
 
 
@@ -141,7 +137,7 @@ def _log(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def test_export_xtreme_r_layout_round_trips_through_score(tmp_path):
+def test_export_xtreme_r_layout_round_trips_through_score(harness_cli, tmp_path):
     samples = tmp_path / "run" / "samples" / "baseline-0000"
     _log(samples / "xcopa" / "test-et.jsonl", [{"id": "0", "prediction": 0, "gold": 0},
                                                 {"id": "1", "prediction": 1, "gold": 0}])
@@ -149,16 +145,15 @@ def test_export_xtreme_r_layout_round_trips_through_score(tmp_path):
                                                   {"id": "q2", "prediction": ["e3"], "gold": ["e3"]}])
     _log(samples / "bucc" / "test-de.jsonl", [{"id": "de-1\ten-1", "prediction": "de-1\ten-1", "gold": 1}])
     _log(samples / "pawsx" / "test-de.jsonl", [{"id": "0", "prediction": "1", "gold": "1"}])
-    result = CliRunner().invoke(cli, ["export-xtreme", str(tmp_path / "run"), str(tmp_path / "sub"),
-                                      "--labels-dir", str(tmp_path / "gold"), "--version", "xtreme-r"])
+    sub = harness_cli.out
+    result = harness_cli("export-xtreme", tmp_path / "run", sub, "--labels-dir", tmp_path / "gold",
+                         "--version", "xtreme-r")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["mewslix", "xcopa"]   # no XTREME-only tasks
-    assert (tmp_path / "sub" / "xcopa" / "test-et.jsonl").read_text() == '{"label": 0}\n{"label": 1}\n'
-    assert json.loads((tmp_path / "sub" / "mewslix" / "test-de.json").read_text()) == {"q1": ["e1", "e2"],
-                                                                                        "q2": ["e3"]}
-    scored = CliRunner().invoke(cli, ["score", "--predictions", str(tmp_path / "sub"), "--labels",
-                                      str(tmp_path / "gold"), "--version", "xtreme-r", "--output",
-                                      str(tmp_path / "r.json")])
+    assert sorted(p.name for p in sub.iterdir()) == ["mewslix", "xcopa"]   # no XTREME-only tasks
+    assert (sub / "xcopa" / "test-et.jsonl").read_text() == '{"label": 0}\n{"label": 1}\n'
+    assert json.loads((sub / "mewslix" / "test-de.json").read_text()) == {"q1": ["e1", "e2"], "q2": ["e3"]}
+    scored = harness_cli("score", "--predictions", sub, "--labels", tmp_path / "gold", "--version", "xtreme-r",
+                         "--output", tmp_path / "r.json")
     assert scored.exit_code == 0, scored.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["xcopa"]["accuracy"] == {"et": 50.0}
@@ -174,15 +169,14 @@ def _rec(intermediate, task, lang, metrics):
             "key": f"{'+'.join(intermediate)}|{task}|{lang}", "time": "2024-01-01T00:00:00+00:00"}
 
 
-def test_report_shows_the_suite_groups_and_how_many_tasks_are_averaged(tmp_path):
+def test_report_shows_the_suite_groups_and_how_many_tasks_are_averaged(harness_cli, tmp_path):
     records = [_rec([], "xnli", "de", {"accuracy": 0.5}), _rec(["mnli"], "xnli", "de", {"accuracy": 0.7}),
                _rec([], "udpos", "de", {"f1": 0.8}), _rec(["mnli"], "udpos", "de", {"f1": 0.9}),
                _rec([], "xquad", "de", {"exact_match": 30.0, "f1": 40.0}),
                _rec(["mnli"], "xquad", "de", {"exact_match": 35.0, "f1": 46.0})]
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    runner = CliRunner()
-    data = json.loads(runner.invoke(cli, ["report", str(path), "--format", "json"]).stdout)
+    data = json.loads(harness_cli("report", path, "--format", "json").stdout)
     (table,) = data["suite"]
     assert table["suite"] == "xtreme-r" and table["tasks"] == 10        # auto: the suite covering most targets
     base, mnli = table["rows"]
@@ -191,11 +185,10 @@ def test_report_shows_the_suite_groups_and_how_many_tasks_are_averaged(tmp_path)
     assert base["overall"] == pytest.approx((50 + 80 + 40) / 3) and base["tasks_averaged"] == 3
     assert mnli["deltas"]["avg"] == pytest.approx((70 + 90 + 46) / 3 - (50 + 80 + 40) / 3)
     assert any("tasks averaged: 3/10" in note for note in table["notes"])
-    text = runner.invoke(cli, ["report", str(path), "--suite", "xtreme"])
+    text = harness_cli("report", path, "--suite", "xtreme")
     assert text.exit_code == 0 and "tasks averaged: 3/9" in text.output and "structured prediction" in text.output
-    assert "suite" not in json.loads(runner.invoke(cli, ["report", str(path), "--format", "json",
-                                                         "--suite", "none"]).stdout)
-    unknown = runner.invoke(cli, ["report", str(path), "--suite", "xtrem"])
+    assert "suite" not in json.loads(harness_cli("report", path, "--format", "json", "--suite", "none").stdout)
+    unknown = harness_cli("report", path, "--suite", "xtrem")
     assert unknown.exit_code == 2 and "did you mean" in unknown.output
 
 

@@ -12,17 +12,20 @@ import torch
 from harness.bench.measure import Arm
 from harness.bench.variants import build
 from harness.engine.memory import current_rss_mb
+from harness.engine.modeling import encoder_source, load_head_state
 from harness.errors import HarnessError
 
 
-def model_source(registry: Any, spec: str) -> tuple[str, bool]:
-    """(what to load, whether it is a harness checkpoint) for a hub id, path, alias or checkpoint
-    directory (one with an ``encoder/`` subdirectory: the encoder is loaded from there)."""
+def model_source(registry: Any, spec: str, revision: str | None) -> tuple[str, str | None, Path | None]:
+    """(what to load, at which revision, the harness checkpoint directory or None) for a hub id,
+    path, alias or checkpoint directory (its encoder: its ``encoder/`` subdirectory or, saved as
+    heads only, the encoder its ``encoder-ref.json`` points at)."""
     resolved = registry.resolve_model(spec)
-    path = Path(resolved).expanduser()
-    if (path / "encoder").is_dir() and (path / "encoder" / "config.json").exists():
-        return str(path / "encoder"), True
-    return resolved, False
+    checkpoint = Path(resolved).expanduser()
+    found = encoder_source(checkpoint) if checkpoint.is_dir() else None
+    if found is None:
+        return resolved, revision, None
+    return found[0], found[1], checkpoint
 
 
 def _import_model_code(source: str, revision: str | None) -> None:
@@ -40,11 +43,9 @@ def load_with_head(registry: Any, spec: str, task: Any, fmt: Any, device: torch.
                    revision: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The loaded model with ``task``'s head: the trained one of a harness checkpoint that has it,
     else a fresh head (seeded; its accuracy is chance, its cost is the trained head's)."""
-    from harness.engine.modeling import load_head_state
     from transformers.utils import logging as hf_logging
 
-    source, checkpoint = model_source(registry, spec)
-    revision = None if checkpoint else revision
+    source, revision, checkpoint = model_source(registry, spec, revision)
     _import_model_code(source, revision)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
@@ -59,11 +60,11 @@ def load_with_head(registry: Any, spec: str, task: Any, fmt: Any, device: torch.
     load_s = time.perf_counter() - started
     torch.manual_seed(0)
     head = fmt.build_head(model.hidden_size, task)
-    state = load_head_state(Path(source).parent, task.name) if checkpoint else None
+    state = load_head_state(checkpoint, task.name) if checkpoint else None
     if state is not None:
         head.load_state_dict(state)
     model.heads[task.name] = head.to(device)
-    info = {"source": source, "checkpoint": checkpoint, "head": "trained" if state is not None else "random",
+    info = {"source": source, "checkpoint": checkpoint is not None, "head": "trained" if state is not None else "random",
             "parameters": sum(p.numel() for p in model.encoder.parameters()) + sum(p.numel() for p in head.parameters()),
             "layers": model.num_layers, "hidden_size": model.hidden_size, "load_s": round(load_s, 3)}
     return model, info

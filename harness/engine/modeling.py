@@ -91,6 +91,63 @@ def encoder_ref(directory: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def encoder_files(checkpoint: Path) -> dict[str, Any] | None:
+    """Sizes and SHA-256 sums of a checkpoint's encoder files, from its meta.json (what a head-only
+    target checkpoint was trained against)."""
+    try:
+        files = json.loads((Path(checkpoint) / "meta.json").read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {name: value for name, value in files.items() if name.startswith("encoder/")}
+
+
+def reference_problem(directory: Path) -> str | None:
+    """Why a head-only checkpoint's encoder cannot be found (its intermediate checkpoint is gone, or
+    was saved again with other weights), per the meta files; None when it can, or when the
+    checkpoint holds its encoder."""
+    directory = Path(directory)
+    try:
+        ref = encoder_ref(directory)
+    except (OSError, ValueError) as exc:
+        return f"{ENCODER_REF} unreadable ({type(exc).__name__})"
+    if ref is None or "checkpoint" not in ref:
+        return None
+    source = directory.parent / ref["checkpoint"]
+    if not LoadedModel.is_checkpoint(source):
+        return f"its encoder, checkpoint {ref['checkpoint']}, is gone"
+    if encoder_files(source) != ref.get("files"):
+        return f"its encoder, checkpoint {ref['checkpoint']}, was saved again with other weights"
+    return None
+
+
+def encoder_source(directory: Path, _seen: tuple[Path, ...] = ()) -> tuple[str, str | None] | None:
+    """What to load as the encoder of a checkpoint directory: ``(its encoder/ folder, None)``; for a
+    checkpoint saved as heads only, where its ``encoder-ref.json`` points: the encoder of the
+    checkpoint it names (whose files must match the sums the reference recorded) or the base model
+    ``(id or path, revision)``. None: the directory is not a checkpoint. A reference that cannot be
+    followed is a one-line :class:`HarnessError` naming the checkpoint."""
+    directory = Path(directory)
+    problem = reference_problem(directory)
+    if problem is None:
+        ref = encoder_ref(directory)
+        if ref is None:
+            encoder = directory / "encoder"
+            return (str(encoder), None) if (encoder / "config.json").is_file() else None
+        if isinstance(ref, dict) and "checkpoint" not in ref and "model" in ref:
+            return str(ref["model"]), ref.get("revision")
+        if not isinstance(ref, dict) or "checkpoint" not in ref:
+            raise HarnessError(f"cannot load checkpoint {directory}: {ENCODER_REF} names neither a checkpoint "
+                               f"nor a model")
+        source = directory.parent / ref["checkpoint"]
+        changed = _files_problem(source, ref.get("files") or {})
+        seen = (*_seen, directory.resolve())
+        if changed is None and source.resolve() not in seen:
+            return encoder_source(source, seen)
+        problem = (f"its encoder, checkpoint {ref['checkpoint']}, does not match {ENCODER_REF}: {changed}"
+                   if changed else f"{ENCODER_REF} leads back to checkpoint {ref['checkpoint']}")
+    raise HarnessError(f"cannot load checkpoint {directory}: {problem}")
+
+
 def checkpoint_problem(directory: Path) -> str | None:
     """Why a saved checkpoint cannot be trusted (unreadable meta.json, a file missing, truncated or
     changed since its save, per the sizes and SHA-256 sums in meta.json), or None when it is intact."""
@@ -102,8 +159,13 @@ def checkpoint_problem(directory: Path) -> str | None:
     files = meta.get("files") if isinstance(meta, dict) else None
     if not isinstance(files, dict):
         return None if isinstance(meta, dict) else "meta.json is not an object"  # saved before checksums
+    return _files_problem(directory, files)
+
+
+def _files_problem(root: Path, files: dict[str, Any]) -> str | None:
+    """The first of ``files`` (relative path -> size and SHA-256) missing or different under ``root``."""
     for name, expected in files.items():
-        path = directory / name
+        path = root / name
         if not path.is_file():
             return f"{name} is missing"
         if path.stat().st_size != expected.get("size") or _sha256(path) != expected.get("sha256"):

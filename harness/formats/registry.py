@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from harness.errors import UnknownNameError
+from harness.registry import NameTable
 from harness.spec.options import Option
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,35 +33,33 @@ class FormatEntry:
         return self._instance
 
 
-_FORMATS: dict[str, FormatEntry] = {}
+def _entry(name: str, factory: Callable[[], "Format"], options: dict[str, Any] | None = None,
+           description: str = "", plugin: str = "") -> FormatEntry:
+    if not isinstance(name, str) or not callable(factory):
+        raise TypeError("register(name, factory, options=None, description='') expects a format name "
+                        "and a callable returning the Format")
+    schema = {key: Option(*value) for key, value in (options or {}).items()}
+    return FormatEntry(name, factory, schema, description, plugin)
+
+
+def _builtins() -> list[tuple[str, FormatEntry]]:
+    from harness.formats.builtin import builtin_formats
+    return [(name, _entry(name, factory, options, description, "core.defaults"))
+            for name, (factory, options, description) in builtin_formats().items()]
+
+
+_FORMATS: NameTable[FormatEntry] = NameTable("format", _builtins)
 
 
 def add_format(name: str, factory: Callable[[], "Format"], options: dict[str, Any] | None = None,
                description: str = "", plugin: str = "") -> FormatEntry:
     """What a ``harness_register_formats`` implementation's ``register`` does. ``options`` maps
     option name -> :class:`~harness.spec.options.Option` (or a ``(type, default, doc)`` tuple)."""
-    if not isinstance(name, str) or not callable(factory):
-        raise TypeError("register(name, factory, options=None, description='') expects a format name "
-                        "and a callable returning the Format")
-    schema = {key: Option(*value) for key, value in (options or {}).items()}
-    entry = FormatEntry(name, factory, schema, description, plugin)
-    _FORMATS[name] = entry
-    return entry
-
-
-def _builtins() -> None:
-    from harness.formats.builtin import builtin_formats
-    for name, (factory, options, description) in builtin_formats().items():
-        if name not in _FORMATS:
-            add_format(name, factory, options, description, "core.defaults")
+    return _FORMATS.add(name, _entry(name, factory, options, description, plugin))
 
 
 def format_entry(name: str) -> FormatEntry:
-    if name not in _FORMATS:
-        _builtins()
-    if name not in _FORMATS:
-        raise UnknownNameError("format", name, _FORMATS)
-    return _FORMATS[name]
+    return _FORMATS.get(name)
 
 
 def get_format(name: str) -> "Format":
@@ -69,8 +67,7 @@ def get_format(name: str) -> "Format":
 
 
 def known_formats() -> list[str]:
-    _builtins()
-    return sorted(_FORMATS)
+    return _FORMATS.known()
 
 
 def register_format(fmt: "Format") -> "Format":

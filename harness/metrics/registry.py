@@ -6,35 +6,29 @@ direction, so results name their ``main_score`` and tables never guess.
 """
 from __future__ import annotations
 
-from harness.errors import UnknownNameError
 from harness.metrics.metric import SCALES, Metric
+from harness.registry import NameTable
 
 __all__ = ["SCALES", "Metric", "add_metric", "get_metric", "known_metrics"]
 
-_METRICS: dict[str, Metric] = {}
+
+def _builtins() -> list[tuple[str, Metric]]:
+    from harness.metrics.builtin import builtin_metrics
+    return [(metric.name, metric) for metric in builtin_metrics()]
+
+
+_METRICS: NameTable[Metric] = NameTable("metric", _builtins)
 
 
 def add_metric(metric: Metric) -> Metric:
     if not isinstance(metric, Metric):
         raise TypeError(f"register() expects a harness.metrics.Metric, got {type(metric).__name__}")
-    _METRICS[metric.name] = metric
-    return metric
-
-
-def _builtins() -> None:
-    from harness.metrics.builtin import builtin_metrics
-    for metric in builtin_metrics():
-        _METRICS.setdefault(metric.name, metric)
+    return _METRICS.add(metric.name, metric)
 
 
 def get_metric(name: str) -> Metric:
-    if name not in _METRICS:
-        _builtins()
-    if name not in _METRICS:
-        raise UnknownNameError("metric", name, _METRICS)
-    return _METRICS[name]
+    return _METRICS.get(name)
 
 
 def known_metrics() -> list[str]:
-    _builtins()
-    return sorted(_METRICS)
+    return _METRICS.known()

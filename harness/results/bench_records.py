@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.results.head import head_fields
+
 BENCH_FIELDS: dict[str, tuple[Any, bool, str]] = {
-    "type": (str, True, "'bench'"),
-    "schema_version": (int, True, "format version of this record"),
-    "run_id": (str, True, "the bench invocation"),
+    **head_fields("bench", "the bench invocation"),
     "role": (str, True, "'model' or 'compare' (the A/B side)"),
     "model": (str, True, "model spec as given"),
     "model_info": (dict, True, "source, checkpoint flag, head (trained/random), parameters, load seconds"),

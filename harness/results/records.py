@@ -25,15 +25,14 @@ from typing_extensions import NotRequired
 from harness.errors import LockedError
 from harness.files import open_nofollow, share_like_umask
 from harness.results.bench_records import BENCH_FIELDS
+from harness.results.head import head_fields
 
 SCHEMA_VERSION = 1
 
 # record type -> field -> (type(s), required, description). The README's table is generated from this.
 RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
     "run": {
-        "type": (str, True, "'run'"),
-        "schema_version": (int, True, "format version of this record"),
-        "run_id": (str, True, "unique id of the invocation"),
+        **head_fields("run", "unique id of the invocation"),
         "started": (str, True, "UTC start time, ISO 8601"),
         "command": (str, True, "the command line"),
         "harness": (dict, True, "version, git commit and dirty flag of the harness install"),
@@ -46,9 +45,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "datasets": (dict, True, "per task: hub source (path, config, revision, reader), local and samples directories"),
     },
     "result": {
-        "type": (str, True, "'result'"),
-        "schema_version": (int, True, "format version of this record"),
-        "run_id": (str, True, "the run that computed it"),
+        **head_fields("result", "the run that computed it"),
         "key": (str, True, "content key of (model, intermediate, target, task code and options, hparams, seed, data files or hub source, selection, language, split)"),
         "task": (str, True, "target task"),
         "language": (str, True, "language code"),
@@ -88,9 +85,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "time": (str, True, "UTC time written"),
     },
     "error": {
-        "type": (str, True, "'error'"),
-        "schema_version": (int, True, "format version of this record"),
-        "run_id": (str, True, "the run"),
+        **head_fields("error", "the run"),
         "task": (str, True, "task that failed"),
         "language": ((str, type(None)), True, "language, or null when the whole task failed"),
         "split": ((str, type(None)), True, "split, or null"),
@@ -104,9 +99,7 @@ RECORD_FIELDS: dict[str, dict[str, tuple[Any, bool, str]]] = {
         "time": (str, True, "UTC time written"),
     },
     "run_end": {
-        "type": (str, True, "'run_end'"),
-        "schema_version": (int, True, "format version of this record"),
-        "run_id": (str, True, "the run"),
+        **head_fields("run_end", "the run"),
         "wall_seconds": (float, True, "wall time of the run"),
         "n_results": (int, True, "result records written by this run"),
         "n_skipped": (int, True, "cells reused from earlier runs"),

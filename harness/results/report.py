@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 from harness.errors import HarnessError, UnknownNameError
 from harness.metrics.registry import SCALES, Metric, get_metric
+from harness.results.samples import BASELINE, config_names
 from harness.results.stats import Interval, Spread, seed_spread
 from harness.results.tables import print_table
 
-BASELINE = "baseline"
 AVERAGE = "avg"
 
 MetricFor = Callable[[dict[str, Any]], tuple[str, float]]
@@ -148,9 +147,9 @@ def load_records(paths: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def config_label(record: dict[str, Any]) -> str:
-    """'+'.join(intermediate) or 'baseline', plus a non-default intermediate fraction, size or sampling."""
+    """:func:`~harness.results.samples.config_names`, plus a non-default intermediate fraction, size or sampling."""
     names = list(record.get("intermediate") or [])
-    label = "+".join(names) or BASELINE
+    label = config_names(record)
     if not names:
         return label
     data = record.get("data") or {}

@@ -24,11 +24,14 @@ from harness.metrics.metric import Metric
 
 SAMPLE_FIELDS = ("id", "prediction", "gold")
 LISTS, KEYED = "lists", "keyed"
+#: the configuration without intermediate training
+BASELINE = "baseline"
 
 
 # --------------------------------------------------------------------------------- files
 def config_names(record: dict[str, Any]) -> str:
-    return "+".join(record.get("intermediate") or []) or "baseline"
+    """A record's configuration by its intermediate tasks: ``'+'.join(intermediate)`` or ``baseline``."""
+    return "+".join(record.get("intermediate") or []) or BASELINE
 
 
 def samples_files(record: dict[str, Any], language: str | None = None) -> list[Path]:

@@ -14,39 +14,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.engine import distributed
-from harness.engine.modeling import LoadedModel, checkpoint_problem, encoder_ref
+from harness.engine.modeling import LoadedModel, checkpoint_problem, encoder_files, reference_problem
 from harness.files import inside
 from harness.formats import get_format
 from harness.run.data import data_fingerprint
 from harness.run.leftovers import DAMAGED, PARTIAL
 from harness.run.plan import RunPlan
 from harness.run.provenance import content_key
-
-
-def encoder_files(checkpoint: Path) -> dict[str, Any] | None:
-    """Sizes and SHA-256 sums of a checkpoint's encoder files, from its meta.json (what a head-only
-    target checkpoint was trained against)."""
-    try:
-        files = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8")).get("files") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    return {name: value for name, value in files.items() if name.startswith("encoder/")}
-
-
-def reference_problem(directory: Path) -> str | None:
-    """Why a head-only checkpoint's encoder cannot be found (its intermediate checkpoint is gone)."""
-    try:
-        ref = encoder_ref(directory)
-    except (OSError, ValueError) as exc:
-        return f"encoder-ref.json unreadable ({type(exc).__name__})"
-    if ref is None or "checkpoint" not in ref:
-        return None
-    source = directory.parent / ref["checkpoint"]
-    if not LoadedModel.is_checkpoint(source):
-        return f"its encoder, checkpoint {ref['checkpoint']}, is gone"
-    if encoder_files(source) != ref.get("files"):
-        return f"its encoder, checkpoint {ref['checkpoint']}, was saved again with other weights"
-    return None
 
 
 def read_meta(directory: Path) -> dict[str, Any]:

@@ -33,13 +33,13 @@ from harness.errors import HarnessError, Interrupted, PluginError
 from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
 from harness.metrics.registry import get_metric
-from harness.engine.modeling import LoadedModel, encoder_ref, load_head_state
+from harness.engine.modeling import LoadedModel, encoder_source, load_head_state, reference_problem
 from harness.spec.registry import Registry
 from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
                                      output_lock, read_records, write_jsonl_atomic)
 from harness.engine import distributed
 from harness.engine.training import Reporter, Stop, budget_steps, stop_on_signals
-from harness.run.checkpoints import Checkpoints, read_meta, reference_problem
+from harness.run.checkpoints import Checkpoints, read_meta
 from harness.run.leftovers import PARTIAL, find_leftovers, remove
 from harness.run.provenance import content_key
 from harness.run.plan import OVERWRITE_MODES, RunPlan, resolve_plan, task_inputs
@@ -183,8 +183,8 @@ class Pipeline:
         return f"{names}-{key}"[:80]
 
     # -- model states ---------------------------------------------------------------------------
-    def _load(self, source: str) -> LoadedModel:
-        model = self.plugins.load_model(model=source, device=self.device, revision=self.request.revision)
+    def _load(self, source: str, revision: str | None = None) -> LoadedModel:
+        model = self.plugins.load_model(model=source, device=self.device, revision=revision or self.request.revision)
         if model is None:
             raise HarnessError(f"no plugin could load model '{self.request.model}'")
         return model
@@ -193,15 +193,7 @@ class Pipeline:
                          ) -> LoadedModel:
         """A saved encoder with the given tasks' heads; provenance is the base model's. A checkpoint
         saved as heads only takes its encoder from where ``encoder-ref.json`` points."""
-        ref = encoder_ref(directory)
-        if ref is None:
-            model = self._load(str(directory / "encoder"))
-        elif "checkpoint" in ref:
-            model = self._from_checkpoint(directory.parent / ref["checkpoint"], {})
-        else:
-            model = self.plugins.load_model(model=ref["model"], device=self.device, revision=ref.get("revision"))
-            if model is None:
-                raise HarnessError(f"no plugin could load model '{ref['model']}'")
+        model = self._load(*(encoder_source(directory) or (str(directory / "encoder"), None)))
         meta = meta if meta is not None else read_meta(directory)
         model.provenance = meta.get("provenance", model.provenance)
         for name, task in heads.items():
