@@ -4,6 +4,7 @@ reusing an intermediate checkpoint reads its meta file without loading the model
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,35 @@ def test_the_run_layer_does_not_import_the_cli():
             "assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+# ------------------------------------------------------------------------------ the model in the keys
+def test_new_weights_under_the_same_model_path_are_not_reused(tmp_path):
+    """The keys held the model as written (``--model PATH``), not what is at the path: weights saved
+    again under the same path reused every result of the old ones. The model's files are now in every
+    key, so a rerun recomputes; an untouched model is still reused."""
+    from harness.testing import build_tiny_model, run_cli
+
+    model = build_tiny_model(tmp_path / "model", seed=0)
+    args = ("eval", "--model", model, "-t", "xnli", "-l", "xnli=en,de", "--limit", "8", "--hparam", "epochs=1",
+            "--data", "samples", "--device", "cpu", "--json", "-o", tmp_path / "run")
+    first = run_cli(*args)
+    assert first.exit_code == 0, first.output
+    counts = lambda result: (json.loads(result.stdout)["computed"], json.loads(result.stdout)["reused"])  # noqa: E731
+    assert counts(first) == (2, 0) and counts(run_cli(*args)) == (0, 2)
+    build_tiny_model(model, seed=1)                                   # other weights, same path
+    assert counts(run_cli(*args)) == (2, 0)
+
+
+def test_a_hub_model_is_keyed_by_the_commit_it_is_at(tmp_path, monkeypatch):
+    from harness.spec import hub
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert hub.hub_commit("org/model", commit) == commit              # a pinned commit, as given
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache",
+                        lambda repo_id, filename, revision=None: str(tmp_path / "snapshots" / ("a" * 40) / filename))
+    assert hub.hub_commit("org/model") == "a" * 40                    # offline: what the cache holds
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)
+    assert hub.hub_commit("org/model") is None
+    assert hub.model_identity(f"{tmp_path}+org/vision") == {
+        "parts": [{"files": []}, {"hub": "org/vision", "commit": None}]}

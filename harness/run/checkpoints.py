@@ -53,7 +53,8 @@ class Checkpoints:
         if "intermediate" not in self._keys:
             r = self.request
             self._keys["intermediate"] = content_key({
-                "model": r.model, "revision": r.revision, "tasks": sorted(t.name for t in plan.intermediate),
+                "model": r.model, "revision": r.revision, "weights": plan.model_identity,
+                "tasks": sorted(t.name for t in plan.intermediate),
                 "hparams": plan.intermediate_hparams.as_dict(), "seed": r.seed, "limit": r.limit,
                 "data": r.data, "sampling": r.sampling if len(plan.intermediate) > 1 else {},
                 "fraction": {t.name: r.fraction.get(t.name, 1.0) for t in plan.intermediate},
@@ -99,7 +100,8 @@ class Checkpoints:
                 if dev is not None:
                     inputs["select"] = {"on": r.select_on, "every": r.select_every, "dev": self._data(*dev)}
             self._keys[task.name] = content_key({
-                "start": self.intermediate_key() or {"model": r.model, "revision": r.revision},
+                "start": self.intermediate_key() or {"model": r.model, "revision": r.revision,
+                                                     "weights": plan.model_identity},
                 "target": task.name, "hparams": plan.target_hparams[task.name].as_dict(),
                 "seed": r.seed, "limit": r.limit, "data": r.data, "keep_head": r.keep_head,
                 "trained": trained, "inputs": inputs})

@@ -23,6 +23,7 @@ from harness.run.modality import ModalityDropout
 from harness.run.request import RunRequest
 from harness.spec.config import KEEP_CHECKPOINTS, SELECT_ON
 from harness.spec.hparams import Hyperparams
+from harness.spec.hub import model_identity
 from harness.spec.registry import Registry
 
 OVERWRITE_MODES = ("never", "only-missing", "always")
@@ -63,6 +64,7 @@ class RunPlan:
     intermediate_hparams: Hyperparams
     task_inputs: dict[str, dict[str, Any]]      # fixed before anything is read (reading may fill in labels)
     model_source: str
+    model_identity: dict[str, Any]              # the model's files (a path) or commit (a hub id): in every key
     data_source: str                            # --data: auto | hub | local | samples
     data_dir: Path | None
     output_dir: Path
@@ -144,6 +146,7 @@ def resolve_plan(registry: Registry, request: RunRequest) -> RunPlan:
     inputs = {t.name: task_inputs(t, registry.plugins) for t in [*intermediate, *targets, *trains_on.values()]}
     return RunPlan(request=request, intermediate=tuple(intermediate), targets=tuple(targets), languages=languages,
                    trains_on=trains_on, target_hparams=target_hparams, intermediate_hparams=base,
-                   task_inputs=inputs, model_source=model_source, data_source=request.data,
+                   task_inputs=inputs, model_source=model_source,
+                   model_identity=model_identity(model_source, request.revision), data_source=request.data,
                    data_dir=registry.data_dir, output_dir=Path(request.output_dir),
                    dropout=ModalityDropout.parse(request.modality_dropout))

@@ -1,8 +1,12 @@
-"""What the local Hugging Face setup says about a hub id, without a network call or a torch import:
-whether the hub is offline, and whether a model is in the local cache."""
+"""What the local Hugging Face setup says about a model, without a torch import: whether the hub is
+offline, whether a model is in the local cache, and what identifies a model's weights (its files,
+or the commit a hub id is at) for the content keys."""
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
+from typing import Any
 
 #: the values of HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE that mean "offline" (as huggingface_hub reads them)
 _TRUE = ("1", "on", "yes", "true")
@@ -23,3 +27,52 @@ def in_hub_cache(repo_id: str, revision: str | None = None) -> bool:
     except Exception:  # noqa: BLE001 - an id the hub would reject (HFValidationError) is not cached
         return False
     return isinstance(found, str)
+
+
+def model_identity(source: str, revision: str | None = None) -> dict[str, Any]:
+    """What tells whether a resolved model (``TEXT+VISION`` for a model with a vision tower) is still
+    the one a saved result came from; part of the content keys that decide reuse.
+
+    A local path: each file's relative path, size and modification time (a stat, nothing read:
+    weights saved again under the same path change it). A hub id: the commit ``revision`` resolves to:
+    the hub's answer when online (what loading it would fetch), else the local cache's, else None."""
+    parts = [source] if Path(source).expanduser().exists() or "+" not in source else source.split("+", 1)
+    return {"parts": [_part_identity(part, revision) for part in parts]}
+
+
+def _part_identity(source: str, revision: str | None) -> dict[str, Any]:
+    path = Path(source).expanduser()
+    if path.is_file():
+        stat = path.stat()
+        return {"files": [[path.name, stat.st_size, stat.st_mtime_ns]]}
+    if path.is_dir():
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))   # .git, .cache: not the model
+            for name in sorted(names):
+                stat = (Path(root) / name).stat()
+                files.append([(Path(root) / name).relative_to(path).as_posix(), stat.st_size, stat.st_mtime_ns])
+        return {"files": files}
+    return {"hub": source, "commit": hub_commit(source, revision)}
+
+
+def hub_commit(repo_id: str, revision: str | None = None) -> str | None:
+    """The commit a hub model's ``revision`` (default: its main branch) is at: a full commit hash as
+    given; online, the hub's answer; else the commit the local cache holds for it; None when neither
+    can tell."""
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    if not hub_offline():
+        try:
+            from huggingface_hub import HfApi
+
+            return HfApi().model_info(repo_id, revision=revision, timeout=10).sha
+        except Exception:  # noqa: BLE001 - unreachable, gated or unknown: what the cache says
+            pass
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - an id the hub would reject is not cached
+        return None
+    return Path(found).parent.name if isinstance(found, str) else None
