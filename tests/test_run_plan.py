@@ -129,3 +129,43 @@ def test_a_hub_model_is_keyed_by_the_commit_it_is_at(tmp_path, monkeypatch):
     assert hub.hub_commit("org/model") is None
     assert hub.model_identity(f"{tmp_path}+org/vision") == {
         "parts": [{"files": []}, {"hub": "org/vision", "commit": None}]}
+
+
+def test_format_code_is_in_the_model_keys_and_metric_code_in_the_result_keys(tmp_path, monkeypatch):
+    """A task's format (a plugin like any other) and its code decide the trained model; the metric's
+    scorer code decides the score. Neither was in a key: an edited head or scorer reused old numbers.
+    A changed format retrains; a changed scorer rescores without retraining."""
+    import harness.run.plan as plan_module
+
+    def keys(format_code: str, metric_code: str) -> tuple[str, str, str]:
+        def fake(obj):
+            module = getattr(getattr(obj, "func", obj), "__module__", "")
+            return format_code if module.startswith("harness.formats") else \
+                metric_code if module.startswith("harness.metrics") else "task"
+        monkeypatch.setattr(plan_module, "code_hash", fake)
+        registry, req = request(tmp_path)
+        store = Checkpoints(resolve_plan(registry, req), excluded_images=set)
+        xnli = store.plan.targets[0]
+        return store.intermediate_key(), store.target_key(xnli), store.cell_key(xnli, "de", "test")
+
+    base = keys("f1", "m1")
+    assert keys("f1", "m1") == base
+    new_format = keys("f2", "m1")
+    assert all(a != b for a, b in zip(new_format, base))
+    new_metric = keys("f1", "m2")
+    assert new_metric[:2] == base[:2] and new_metric[2] != base[2]
+
+
+def test_code_hash_follows_the_source_file(tmp_path, monkeypatch):
+    import importlib
+
+    from harness.run.plan import code_hash
+
+    (tmp_path / "scorer_mod.py").write_text("def score(g, p):\n    return {'x': 1.0}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("scorer_mod")
+    before = code_hash(module.score)
+    (tmp_path / "scorer_mod.py").write_text("def score(g, p):\n    return {'x': 2.0}\n")
+    assert before is not None and code_hash(module.score) != before
+    import functools
+    assert code_hash(functools.partial(module.score, 1)) == code_hash(module.score)

@@ -19,7 +19,7 @@ from harness.files import inside
 from harness.formats import get_format
 from harness.run.data import data_fingerprint
 from harness.run.leftovers import DAMAGED, PARTIAL
-from harness.run.plan import RunPlan
+from harness.run.plan import RunPlan, metric_inputs
 from harness.run.provenance import content_key
 
 
@@ -98,7 +98,8 @@ class Checkpoints:
                               train=self._data(source, "train", source.spec.train_language))
                 dev = self.selection_read(task)
                 if dev is not None:
-                    inputs["select"] = {"on": r.select_on, "every": r.select_every, "dev": self._data(*dev)}
+                    inputs["select"] = {"on": r.select_on, "every": r.select_every, "dev": self._data(*dev),
+                                        "metric": metric_inputs(dev[0])}
             self._keys[task.name] = content_key({
                 "start": self.intermediate_key() or {"model": r.model, "revision": r.revision,
                                                      "weights": plan.model_identity},
@@ -108,10 +109,12 @@ class Checkpoints:
         return self._keys[task.name]
 
     def cell_key(self, task, language: str, split: str) -> str:
-        """Key of one result: the target checkpoint, language, split, and the evaluation data of that
-        language (every evaluation split: BUCC tunes on dev what it reports on test)."""
+        """Key of one result: the target checkpoint, language, split, the evaluation data of that
+        language (every evaluation split: BUCC tunes on dev what it reports on test) and the metric
+        (name and scorer code)."""
         data = {s: self._data(task, s, language) for s in ("dev", "test") if s in task.spec.splits}
-        return content_key({"target": self.target_key(task), "language": language, "split": split, "data": data})
+        return content_key({"target": self.target_key(task), "language": language, "split": split, "data": data,
+                            "metric": metric_inputs(task)})
 
     def selection_read(self, task) -> tuple[Any, str, str] | None:
         """--select-on en-dev: the target's English dev split, else that of the task it trains on;

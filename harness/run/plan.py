@@ -18,6 +18,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.files import safe_name
 from harness.formats import get_format
+from harness.metrics import get_metric
 from harness.run.data import training_task
 from harness.run.modality import ModalityDropout
 from harness.run.request import RunRequest
@@ -29,16 +30,31 @@ from harness.spec.registry import Registry
 OVERWRITE_MODES = ("never", "only-missing", "always")
 
 
+def code_hash(obj: Any) -> str | None:
+    """A hash of the source file of the module that defines ``obj`` (a class, function or instance);
+    None when it has none (built in, or made at run time)."""
+    obj = getattr(obj, "func", obj)   # a functools.partial: the function it wraps
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    path = Path(getattr(sys.modules.get(module), "__file__", None) or "")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+
 def task_inputs(task, plugins) -> dict[str, Any]:
-    """What of a task, besides its data, can change a number: its plugin's version and code (a hash
-    of the module's source), metric, options, labels and splits."""
+    """What of a task, besides its data, can change a trained model: its plugin's version and code (a
+    hash of the module's source), its format and the format's code, metric, options, labels and splits.
+    (The metric's code changes scores only: it is in the result keys, :func:`metric_inputs`.)"""
     info = plugins.infos.get(task.spec.plugin)
-    path = Path(getattr(sys.modules.get(type(task).__module__), "__file__", None) or "")
     spec = task.spec
-    return {"plugin": spec.plugin, "version": info.version if info else None,
-            "code": hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None,
+    return {"plugin": spec.plugin, "version": info.version if info else None, "code": code_hash(type(task)),
+            "format": task.format, "format_code": code_hash(type(get_format(task.format))),
             "metric": spec.metric, "options": spec.options, "labels": spec.labels, "splits": spec.splits,
             "train_language": spec.train_language}
+
+
+def metric_inputs(task) -> dict[str, Any]:
+    """What of a task's metric can change a score: its name and the code of its scorer."""
+    metric = get_metric(task.spec.metric)
+    return {"metric": metric.name, "code": code_hash(metric.scorer)}
 
 
 def with_options(task, options: dict[str, Any] | None):
