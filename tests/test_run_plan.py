@@ -169,3 +169,27 @@ def test_code_hash_follows_the_source_file(tmp_path, monkeypatch):
     assert before is not None and code_hash(module.score) != before
     import functools
     assert code_hash(functools.partial(module.score, 1)) == code_hash(module.score)
+
+
+def test_an_intermediate_checkpoint_is_a_model_for_another_run(tmp_path):
+    """``--model`` takes a harness checkpoint directory (its encoder): a target trained from it in a
+    new output directory scores what the run that made it scored; a damaged one is a one-line error."""
+    from harness.testing import build_tiny_model, run_cli
+
+    model = build_tiny_model(tmp_path / "model")
+    common = ("-t", "xnli", "-l", "xnli=en,de", "--limit", "8", "--hparam", "epochs=1", "--data", "samples",
+              "--device", "cpu", "--json")
+    first = run_cli("eval", "--model", model, "-i", "mnli", "--intermediate-hparam", "epochs=1", *common,
+                    "-o", tmp_path / "a")
+    assert first.exit_code == 0, first.output
+    [checkpoint] = (tmp_path / "a" / "checkpoints").glob("intermediate-*")
+    again = run_cli("eval", "--model", checkpoint, *common, "-o", tmp_path / "b")
+    assert again.exit_code == 0, again.output
+    scores = {(r["language"], json.dumps(r["metrics"], sort_keys=True)) for r in json.loads(first.stdout)["results"]}
+    results = json.loads(again.stdout)["results"]
+    assert {(r["language"], json.dumps(r["metrics"], sort_keys=True)) for r in results} == scores
+    assert results[0]["model_info"]["checkpoint"] == str(checkpoint.resolve())
+    weights = next((checkpoint / "encoder").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8])
+    damaged = run_cli("eval", "--model", checkpoint, *common, "-o", tmp_path / "c")
+    assert damaged.exit_code == 2 and "is truncated or changed" in damaged.stderr

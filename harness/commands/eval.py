@@ -16,7 +16,7 @@ from harness.run.request import build_request
 
 
 @click.command("eval")
-@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--model", "-m", help="Hub id, local directory, alias (e.g. minilm, xlmr-large) or harness checkpoint directory.")
 @click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 1).")

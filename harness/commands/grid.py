@@ -15,7 +15,7 @@ from harness.run.grid import config_name, run_grid
 
 # --------------------------------------------------------------------------------- command
 @click.command("grid")
-@click.option("--model", "-m", help="Hub id, local directory, or alias (e.g. minilm, xlmr-large).")
+@click.option("--model", "-m", help="Hub id, local directory, alias (e.g. minilm, xlmr-large) or harness checkpoint directory.")
 @click.option("--intermediate", "-i", help="English intermediate tasks, comma-separated; each is crossed with "
                                            "every target (and, with --multi-task, all together).")
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")

@@ -205,7 +205,19 @@ def load_pretrained(model: str, device: torch.device, revision: str | None = Non
     local = Path(model).expanduser()
     if local.exists():
         if not (local / "config.json").exists():
-            raise HarnessError(f"model path '{model}' has no config.json: not a Hugging Face model directory")
+            found = encoder_source(local) if local.is_dir() else None
+            if found is None:
+                raise HarnessError(f"model path '{model}' has no config.json: not a Hugging Face model directory "
+                                   f"or a harness checkpoint")
+            # a harness checkpoint: its encoder (a head-only one: the encoder its reference names)
+            problem = checkpoint_problem(local)
+            if problem is not None:
+                raise HarnessError(f"cannot load checkpoint {local}: {problem}")
+            loaded = load_pretrained(found[0], device, found[1])
+            meta = json.loads((local / "meta.json").read_text(encoding="utf-8"))
+            loaded.provenance = {**loaded.provenance, "model": model, "checkpoint": str(local.resolve()),
+                                 "checkpoint_of": meta.get("provenance") if isinstance(meta, dict) else None}
+            return loaded
         source = str(local.resolve())
     else:
         source = model
