@@ -268,3 +268,42 @@ def test_gap_report_gives_the_spread_of_the_per_seed_gap(tmp_path):
     assert row.gap == pytest.approx(35.0) and row.spread.std == pytest.approx(statistics.stdev([30, 40]))
     result = CliRunner().invoke(cli, ["report", str(tmp_path), "--gap"])
     assert result.exit_code == 0 and "+35.0 ±7.1 sd" in result.stdout
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    from harness.results.stats import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.2]) == [0.2] and holm([]) == []
+    rng = np.random.default_rng(3)
+    raw = list(rng.random(12) ** 3)
+    adjusted = holm(raw)
+    order = np.argsort(raw)
+    assert all(a >= p for a, p in zip(adjusted, raw)) and max(adjusted) <= 1.0
+    assert all(np.diff(np.array(adjusted)[order]) >= 0)
+
+
+def test_report_corrects_the_table_differences_for_multiple_comparisons(tmp_path):
+    """Three intermediate tasks against one baseline: each difference's p-value is adjusted over
+    the three (Holm); the table marks only the differences that stay significant."""
+    rng = np.random.default_rng(4)
+    cells = {}
+    for language in ("en", "sw"):
+        golds = [int(x) for x in rng.integers(0, 3, 400)]
+        for config, p in (((), 0.6), (("mnli",), 0.75), (("squad",), 0.62), (("qqp",), 0.6)):
+            preds = [g if r < p else (g + 1) % 3 for g, r in zip(golds, rng.random(400))]
+            cells[(config, language, 1)] = (golds, preds)
+    run = write_run(tmp_path / "run", cells)
+    data = json.loads(CliRunner().invoke(cli, ["report", str(run), "--format", "json", "--bootstrap", "400"]).stdout)
+    cis = {row["intermediate"]: row["scores"]["xnli"]["delta_ci"] for row in data["models"][0]["rows"]
+           if row["intermediate"] != "baseline"}
+    raw = sorted((ci["p_permutation"], name) for name, ci in cis.items())
+    assert all(ci["family"] == 3 and ci["p_holm"] >= ci["p_permutation"] for ci in cis.values())
+    assert cis[raw[0][1]]["p_holm"] == pytest.approx(min(1.0, 3 * raw[0][0]))
+    assert cis["mnli"]["p_holm"] < 0.05
+    table = CliRunner().invoke(cli, ["report", str(run), "--format", "md", "--bootstrap", "400"]).stdout
+    assert "Holm's correction over the table's 3 target differences" in table
+    mnli_line = next(line for line in table.splitlines() if line.startswith("| mnli"))
+    assert mnli_line.rstrip(" |").endswith("*") or " *" in mnli_line
+    csv_rows = CliRunner().invoke(cli, ["report", str(run), "--format", "csv", "--bootstrap", "400"]).stdout
+    assert "p_holm" in csv_rows.splitlines()[0]

@@ -497,7 +497,8 @@ def fmt_delta(score: Score) -> str:
         return ""
     ci = score.delta_interval
     if ci is not None:
-        return f"{delta:+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]" + (" n.s." if ci.includes(0.0) else "")
+        held = ci.p_holm is not None and (ci.family or 0) > 1 and ci.p_holm < 1.0 - ci.level
+        return f"{delta:+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]" + (" n.s." if ci.includes(0.0) else " *" if held else "")
     spread = score.delta_spread
     if spread is not None and spread.std is not None:
         return f"{delta:+.1f} ±{spread.std:.1f} sd"
@@ -514,6 +515,10 @@ def method_note(model: ModelReport) -> str:
         parts.append(f"Δ [a, b]: {100 * ci.level:.0f}% paired item bootstrap interval ({ci.reps} resamples of the "
                      f"test items from --log-samples, the same resample for both configurations and every seed; "
                      f"metric recomputed on each); n.s. = the interval includes 0")
+        family = max((ci.family or 0 for ci in with_ci), default=0)
+        if family > 1:
+            parts.append(f"* = still significant (p < {1 - ci.level:.2f}) after Holm's correction over the table's "
+                         f"{family} target differences (p_holm in csv/json)")
     if any(s.delta is not None and s.delta_interval is None for s in scores):
         parts.append("Δ ±x sd: standard deviation over seeds of the per-seed difference (no usable --log-samples on both sides); "
                      "'1 seed': no spread to show")
@@ -645,7 +650,8 @@ def render_markdown(report: Report, by_language: bool = False, by_group: bool = 
 
 
 CSV_FIELDS = ["model", "intermediate", "target", "language", "metric", "mean", "std", "n_seeds", "delta",
-              "delta_sd", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "ci_low", "ci_high", "ci_method"]
+              "delta_sd", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "p_holm", "ci_low", "ci_high",
+              "ci_method"]
 
 
 def _rounded(value: float | None) -> Any:
@@ -674,6 +680,7 @@ def render_csv(report: Report, by_language: bool = False, by_group: bool = False
                          "delta_high": _rounded(score.delta_interval.high if score.delta_interval else None),
                          "p_bootstrap": _rounded(score.delta_interval.p_bootstrap if score.delta_interval else None),
                          "p_permutation": _rounded(score.delta_interval.p_permutation if score.delta_interval else None),
+                         "p_holm": _rounded(score.delta_interval.p_holm if score.delta_interval else None),
                          "ci_low": _rounded(score.interval.low if score.interval else None),
                          "ci_high": _rounded(score.interval.high if score.interval else None),
                          "ci_method": _ci_method(score)})

@@ -73,9 +73,16 @@ class Interval:
     n_items: int
     p_bootstrap: float | None = None
     p_permutation: float | None = None
+    p_holm: float | None = None          # adjusted over a family of differences (see :func:`holm`)
+    family: int | None = None            # how many differences that family holds
 
     def includes(self, value: float = 0.0) -> bool:
         return self.low <= value <= self.high
+
+    @property
+    def p(self) -> float | None:
+        """The test's p-value: the permutation test's when run, else the bootstrap's."""
+        return self.p_permutation if self.p_permutation is not None else self.p_bootstrap
 
     def as_dict(self) -> dict[str, Any]:
         data = {"method": self.method, "point": self.point, "low": self.low, "high": self.high,
@@ -84,7 +91,21 @@ class Interval:
             data["p_bootstrap"] = self.p_bootstrap
         if self.p_permutation is not None:
             data["p_permutation"] = self.p_permutation
+        if self.p_holm is not None:
+            data["p_holm"], data["family"] = self.p_holm, self.family
         return data
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (control of the family-wise error rate over all of
+    ``p_values``), in the order given: the i-th smallest p times (m - i + 1), made monotone, capped at 1."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:

@@ -8,12 +8,13 @@ samples that do not reproduce the logged score) keeps the seed spread only.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 from harness.metrics.metric import Metric
 from harness.results.report import BASELINE, ModelReport, Report, Score
 from harness.results.samples import ItemScores, align, load_item_scores
-from harness.results.stats import DEFAULT_LEVEL, Interval, bootstrap_mean, paired_test
+from harness.results.stats import DEFAULT_LEVEL, Interval, bootstrap_mean, holm, paired_test
 
 #: resamples when a metric must be recomputed by its scorer on each one (F1 over entities)
 EXACT_REPS = 200
@@ -161,4 +162,16 @@ def attach_intervals(report: Report, metric_of: Callable[[dict[str, Any]], Metri
                 all_blocks += blocks
             if all_blocks:
                 average.delta_interval = paired(all_blocks)
+        adjust_family(model)
     return filled
+
+
+def adjust_family(model: ModelReport) -> None:
+    """Holm-adjust the p-values of the main table's differences (each configuration against the
+    baseline on each target; not the per-language, per-group or average cells, which re-test the
+    same data): the family a reader scans for "which intermediate task helped which target"."""
+    family = [(score, score.delta_interval) for config, row in model.scores.items() if config != BASELINE
+              for score in row.values() if score.delta_interval is not None and score.delta_interval.p is not None]
+    adjusted = holm([interval.p for _, interval in family if interval.p is not None])
+    for (score, interval), p_holm in zip(family, adjusted):
+        score.delta_interval = replace(interval, p_holm=p_holm, family=len(family))
