@@ -93,6 +93,18 @@ def test_a_directory_of_shards_reads_as_one_results_file_and_merges_sorted(tmp_p
     assert [r.get("key") for r in read_records(target)] == [None, "a", "b", "c", "d"]
 
 
+def test_an_output_directory_made_while_another_process_reads_is_read_as_empty(tmp_path, monkeypatch):
+    """Under torchrun, a process read the output directory as a file (it did not exist yet) and
+    opened it after the main process had made it: IsADirectoryError and a failed run."""
+    import harness.results.records as records
+
+    out = tmp_path / "fresh"
+    listed = records.results_files(out)                 # not there yet: a plain path
+    out.mkdir()                                         # ... made by the main process meanwhile
+    monkeypatch.setattr(records, "results_files", lambda path: listed)
+    assert records.read_records(out) == []
+
+
 def test_report_reads_an_output_directory_of_shards_only(tmp_path):
     from click.testing import CliRunner
 

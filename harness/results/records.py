@@ -293,7 +293,7 @@ def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[
 
 
 def _read_file(path: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    if not path.exists():
+    if not path.is_file():   # not there (yet): or an output directory another process made since
         return []
     warn = warn or _warn_stderr
     records = []

@@ -456,6 +456,7 @@ class Pipeline:
         for leftover in find_leftovers(self.out):  # what killed runs and finished phases left behind
             if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
+        distributed.barrier()   # the main process has made the directory and cleared what was left
         # the results file and every shard of the directory: a cell any runner finished is not redone
         previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
                     if r.get("type") == "result"]
