@@ -290,12 +290,14 @@ def serve_parquet(monkeypatch, tmp_path, rows, config="default", split="validati
 
 def test_cosmosqa_reads_the_parquet_conversion_of_its_script_only_repo(registry, monkeypatch, tmp_path):
     """allenai/cosmos_qa still ships a loading script, which the installed ``datasets`` refuses; it used to
-    be read through ``datasets`` and failed."""
+    be read through ``datasets`` and failed. Public code reads ``default/train/0000.parquet`` of its
+    conversion branch at the pinned commit."""
     row = {"id": "q1", "context": "It rained.", "question": "Why wet?", "answer0": "rain", "answer1": "b",
            "answer2": "c", "answer3": "d", "label": 0}
     asked = serve_parquet(monkeypatch, tmp_path, [row])
     [example] = load_examples(registry.plugins, registry.task("cosmosqa"), "dev", "en", source="hub")
-    assert asked == [("allenai/cosmos_qa", "refs/convert/parquet", ["default/validation/*.parquet"])]
+    pinned = "ed50fe83db62b355759053b1cd5eef344ee371e0"   # the conversion commit public code reads
+    assert asked == [("allenai/cosmos_qa", pinned, ["default/validation/*.parquet"])]
     assert example["choices"] == ["rain", "b", "c", "d"] and example["label"] == 0
 
 
@@ -358,3 +360,17 @@ def test_anli_and_commonsenseqa_read_their_evidenced_splits(registry, monkeypatc
                                          "choices": {"label": ["A", "B"], "text": ["one", "two"]}}])
     [example] = load_examples(registry.plugins, registry.task("commonsenseqa"), "dev", "en", source="hub")
     assert calls[0][:3] == ("tau/commonsense_qa", None, "validation") and example["label"] == 1
+
+
+@pytest.mark.parametrize("task, repo, revision", [
+    ("squad", "rajpurkar/squad", "7b6d24c440a36b6815f21b70d25016731768db1f"),
+    ("commonsenseqa", "tau/commonsense_qa", "94630fe30dad47192a8546eb75f094926d47e155"),
+])
+def test_intermediate_sources_read_their_evidenced_commit(registry, monkeypatch, task, repo, revision):
+    """Both repos were read at whatever their default branch held; public code loads them at these commits,
+    where their data files are shown (DATA_SOURCES.md)."""
+    row = SQUAD_ROW if task == "squad" else {"id": "c", "question": "q?", "question_concept": "x",
+                                             "answerKey": "A", "choices": {"label": ["A", "B"], "text": ["one", "two"]}}
+    calls = fake_read_hub(monkeypatch, [row])
+    examples = load_examples(registry.plugins, registry.task(task), "train", "en", source="hub")
+    assert calls == [(repo, None, "train", revision)] and examples.reads[0]["revision"] == revision
