@@ -301,9 +301,10 @@ def test_cosmosqa_reads_the_parquet_conversion_of_its_script_only_repo(registry,
     assert example["choices"] == ["rain", "b", "c", "d"] and example["label"] == 0
 
 
-def test_hellaswag_reads_its_default_branch_through_datasets(registry, monkeypatch):
-    """Rowan/hellaswag holds data files at its default branch (public code loads it with ``datasets`` 5 and
-    no revision): it is read there, at the commit the builder resolves, not from the conversion branch."""
+def test_hellaswag_reads_its_data_files_through_datasets(registry, monkeypatch):
+    """Rowan/hellaswag holds data files (public code reads ``data/validation-00000-of-00001.parquet`` at the
+    pinned commit, and loads it with ``datasets`` 4/5 and no ``trust_remote_code``): it is read there
+    through ``datasets``, not from the conversion branch of a loading script it no longer has."""
     import datasets
 
     calls: list = []
@@ -326,7 +327,7 @@ def test_hellaswag_reads_its_default_branch_through_datasets(registry, monkeypat
         return Builder()
     monkeypatch.setattr(datasets, "load_dataset_builder", load_dataset_builder)
     examples = load_examples(registry.plugins, registry.task("hellaswag"), "dev", "en", source="hub")
-    assert calls == [("Rowan/hellaswag", None, None), "validation"]
+    assert calls == [("Rowan/hellaswag", None, "218ec52e09a7e7462a5400043bb9a69a41d06b76"), "validation"]
     assert examples[0]["label"] == 3 and examples[0]["choices"][3] == "he d"
     assert examples.reads[0]["reader"] == "datasets" and examples.reads[0]["resolved_revision"] == "b" * 40
 
