@@ -342,20 +342,22 @@ def test_hellaswag_reads_its_data_files_through_datasets(registry, monkeypatch):
 def test_glue_configs_splits_and_label_codes(registry, monkeypatch, task, split, row, hub_split, label):
     calls = fake_read_hub(monkeypatch, [row])
     [example] = load_examples(registry.plugins, registry.task(task), split, "en", source="hub")
-    assert calls[0][:3] == ("nyu-mll/glue", *hub_split) and example["label"] == label
+    assert calls == [("nyu-mll/glue", *hub_split, "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c")]   # pinned
+    assert example["label"] == label
 
 
 def test_anli_and_commonsenseqa_read_their_evidenced_splits(registry, monkeypatch):
     calls: list[tuple] = []
 
     def read_round(hub, name, split):   # one hub split per round, each with its own uids
-        calls.append((hub.path, name, split))
-        yield HubOrigin(hub.path, name, split, None, "f" * 40), 1, {"uid": split, "premise": "p", "hypothesis": "h",
+        calls.append((hub.path, name, split, hub.revision))
+        yield HubOrigin(hub.path, name, split, hub.revision, "f" * 40), 1, {"uid": split, "premise": "p", "hypothesis": "h",
                                                                     "label": 1, "reason": ""}
     anli = registry.task("anli")   # reads through the reader it imported
     monkeypatch.setattr(sys.modules[type(anli).__module__], "read_hub", read_round)
     examples = load_examples(registry.plugins, anli, "dev", "en", source="hub")
-    assert calls == [("facebook/anli", None, f"dev_r{n}") for n in (1, 2, 3)]
+    pinned = "8e4813d81f46d313dac7892e1c28076917cfcdf9"   # plain_text/dev_r<n>-00000-of-00001.parquet there
+    assert calls == [("facebook/anli", None, f"dev_r{n}", pinned) for n in (1, 2, 3)]
     assert [e["label"] for e in examples] == ["neutral"] * 3
     calls = fake_read_hub(monkeypatch, [{"id": "c", "question": "q?", "question_concept": "x", "answerKey": "B",
                                          "choices": {"label": ["A", "B"], "text": ["one", "two"]}}])
