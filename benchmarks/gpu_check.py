@@ -6,7 +6,8 @@ weights (nothing is downloaded), in bf16,
 2. encoding (``harness.encode``, bf16 autocast): sentences/s, useful TFLOP/s and the share of the peak;
 3. training (``harness.engine.training.train_model``, bf16 autocast): examples/s, useful TFLOP/s
    (3x the forward FLOPs) and the share of the peak;
-4. ``harness bench`` fp32 vs bf16 over batch sizes and lengths (percentiles, CIs, verdicts, GPU memory);
+4. ``harness bench`` fp32 vs bf16 weights and vs bf16 autocast (evaluation's precision on a GPU) over
+   batch sizes and lengths (percentiles, CIs, verdicts, GPU memory);
 
 with peak GPU memory for each, all written to one JSON file. Useful FLOPs count real (unpadded)
 tokens only, as in ``bench_encode.py``. On a CPU (``--device cpu``, for a smoke test) the peak is the
@@ -149,7 +150,9 @@ def train_check(model, n: int, peak: float, batch_size: int) -> dict:
 
 def bench_sweep(model_dir: Path, device: str, batch_sizes: str, lengths: str, iterations: int, out: Path) -> dict:
     command = [sys.executable, "-m", "harness", "bench", "--model", str(model_dir), "--batch-sizes", batch_sizes,
-               "--lengths", lengths, "--data", "samples", "--variants", "bf16", "--iterations", str(iterations), "--device", device,
+               "--lengths", lengths, "--data", "samples", "--iterations", str(iterations), "--device", device,
+               # bf16 weights, and fp32 weights under bf16 autocast (what evaluation runs on a GPU)
+               "--variants", "bf16,autocast-bf16" if device.startswith("cuda") else "bf16",
                "--json", str(out)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

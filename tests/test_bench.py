@@ -208,6 +208,28 @@ def test_half_precision_variant_halves_the_weights(classification_model):
     assert runner(batch).dtype == np.float32
 
 
+def test_autocast_variant_is_what_evaluation_runs_and_only_where_it_runs(classification_model, monkeypatch):
+    """``autocast-bf16``: fp32 weights under the engine's bf16 autocast (evaluation's precision on a
+    GPU). Where the engine's policy gives no autocast (a CPU), asking for it is a one-line error rather
+    than a silent fp32 arm under its name."""
+    import harness.engine.batches as batches
+    from harness.bench.variants import build
+    from harness.errors import HarnessError
+
+    task_model, batch = classification_model
+    with pytest.raises(HarnessError, match="autocast-bf16.*on cpu evaluation runs fp32"):
+        build("autocast-bf16", task_model, "xnli", torch.device("cpu"), batch, Path("unused"))
+    # as on a GPU with bf16: the policy applies (CPU autocast computes in bf16 the same way)
+    monkeypatch.setattr(batches, "precision_policy", lambda device, mixed: mixed if mixed in ("bf16", "fp16") else "no")
+    monkeypatch.setattr("harness.bench.variants.precision_policy", batches.precision_policy)
+    runner = build("autocast-bf16", task_model, "xnli", torch.device("cpu"), batch, Path("unused"))
+    assert runner.info["mixed_precision"] == "bf16" and runner.info["dtype_bytes"].keys() == {"float32"}
+    with torch.inference_mode():
+        expected = task_model(batch, "xnli")["logits"].numpy()
+    got = runner(batch)
+    assert got.dtype == np.float32 and 0 < np.abs(got - expected).max() < 0.05   # bf16 matmuls: close, not equal
+
+
 # ------------------------------------------------------------------------------ inputs
 def test_synthetic_rows_have_the_exact_length_and_real_tokens(tiny_model):
     from harness.bench.inputs import synthetic_workload

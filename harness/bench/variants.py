@@ -1,9 +1,11 @@
 """The variants a benchmark runs a task model as: torch fp32, torch dynamic int8, bf16/fp16 weights,
-ONNX Runtime fp32 and int8. Each becomes a :class:`Runner`: encoder inputs in, logits (numpy) out,
-plus what it weighs (bytes per dtype, bytes serialised) and which API built it. A runner's step runs
-through the batched engine evaluation uses (:class:`harness.engine.batches.Engine`: device transfer,
-autocast policy, one host copy); the variant fixes the weights' precision, so no autocast is added
-on top (``mixed_precision="no"``).
+fp32 weights under bf16/fp16 autocast, ONNX Runtime fp32 and int8. Each becomes a :class:`Runner`:
+encoder inputs in, logits (numpy) out, plus what it weighs (bytes per dtype, bytes serialised) and
+which API built it. A runner's step runs through the batched engine evaluation uses
+(:class:`harness.engine.batches.Engine`: device transfer, autocast policy, one host copy). The weight
+variants fix the precision, so no autocast is added on top (``mixed_precision="no"``); the autocast
+variants (``autocast-bf16``, ``autocast-fp16``) are what evaluation itself runs on a GPU under
+``--hparam mixed_precision=auto|bf16|fp16``, and exist only where the engine's policy applies them.
 
 Dynamic int8 in torch is feature-detected: ``torch.ao.quantization.quantize_dynamic`` is deprecated
 but still present in torch 2.13 and is the one with fast CPU kernels (fbgemm/x86), so it is used on
@@ -32,11 +34,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.engine.batches import Engine, Step
+from harness.engine.batches import Engine, Step, precision_policy
 from harness.errors import HarnessError
 
-VARIANTS = ("fp32", "int8-dynamic", "bf16", "fp16", "onnx-fp32", "onnx-int8")
+VARIANTS = ("fp32", "int8-dynamic", "bf16", "fp16", "autocast-bf16", "autocast-fp16", "onnx-fp32", "onnx-int8")
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST = {"autocast-bf16": "bf16", "autocast-fp16": "fp16"}
 
 
 @dataclass
@@ -92,7 +95,8 @@ def serialized_bytes(module: nn.Module) -> int | None:
     return buffer.getbuffer().nbytes
 
 
-def torch_runner(variant: str, module: nn.Module, task: str, device: torch.device, api: str) -> Runner:
+def torch_runner(variant: str, module: nn.Module, task: str, device: torch.device, api: str,
+                 mixed_precision: str = "no") -> Runner:
     module.eval()
 
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -100,7 +104,7 @@ def torch_runner(variant: str, module: nn.Module, task: str, device: torch.devic
 
     info = {"backend": "torch", "api": api, "dtype_bytes": dtype_bytes(module.state_dict()),
             "serialized_bytes": serialized_bytes(module)}
-    return Runner.through(variant, Engine(device, "no"), step, info)
+    return Runner.through(variant, Engine(device, mixed_precision), step, info)
 
 
 def dynamic_int8(module: nn.Module, device: torch.device) -> tuple[nn.Module, str, torch.device]:
@@ -226,6 +230,14 @@ def build(variant: str, task_model: nn.Module, task: str, device: torch.device, 
     if variant in HALF:
         return torch_runner(variant, copy.deepcopy(task_model).to(HALF[variant]), task, device,
                             f"torch eager, {variant} weights")
+    if variant in AUTOCAST:
+        wanted = AUTOCAST[variant]
+        if precision_policy(device, wanted) != wanted:
+            raise HarnessError(f"variant '{variant}' is what evaluation runs on a GPU with {wanted} support "
+                               f"(fp32 weights under {wanted} autocast); on {device} evaluation runs fp32: "
+                               f"compare 'fp32' (or '{wanted}' weights) there")
+        return torch_runner(variant, task_model, task, device, f"torch eager, fp32 weights, {wanted} autocast",
+                            mixed_precision=wanted)
     if variant in ("onnx-fp32", "onnx-int8"):
         workdir.mkdir(parents=True, exist_ok=True)
         fp32 = workdir / "model.onnx"

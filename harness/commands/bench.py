@@ -82,7 +82,8 @@ def _split(task: Any, wanted: str | None, prefer: str) -> str:
 @click.option("--split", default=None, help="Split of the inputs (default: test, else the task's first).")
 @click.option("--limit", type=int, default=256, show_default=True, help="At most N examples per language.")
 @click.option("--variants", "--quantize", "variants", default="", metavar="LIST",
-              help="Variants measured next to fp32: int8-dynamic, bf16, fp16, onnx-fp32, onnx-int8.")
+              help="Variants measured next to fp32: int8-dynamic, bf16, fp16 (weights), autocast-bf16, "
+                   "autocast-fp16 (fp32 weights under autocast: what eval runs on a GPU), onnx-fp32, onnx-int8.")
 @click.option("--accuracy", "accuracy_at", default=None, metavar="TASK:LANG",
               help="Score every variant on this dev set (the head of a checkpoint that has one, else a fresh head).")
 @click.option("--iterations", type=int, default=30, show_default=True, help="Timed batches per arm and cell.")
