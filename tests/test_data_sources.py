@@ -244,21 +244,22 @@ def fake_snapshot(monkeypatch, folder: Path, calls: list) -> None:
 def test_parquet_conversion_of_a_script_only_repo(monkeypatch, tmp_path):
     sha = "a" * 40
     snapshot = tmp_path / "snapshots" / sha
-    rows = [{"ind": i, "ctx_a": "A man", "ctx_b": "is", "endings": ["a", "b", "c", "d"], "label": str(i % 4)}
-            for i in range(5)]
+    rows = [{"id": str(i), "context": "A man", "question": "Why?", "answer0": "a", "answer1": "b", "answer2": "c",
+             "answer3": "d", "label": i % 4} for i in range(5)]
     write_parquet(snapshot / "default" / "validation" / "0000.parquet", rows[:3])
     write_parquet(snapshot / "default" / "validation" / "0001.parquet", rows[3:])
     write_parquet(snapshot / "default" / "train" / "0000.parquet", rows[:1])
     calls: list = []
     fake_snapshot(monkeypatch, snapshot, calls)
     registry = build_registry()
-    task = registry.task("hellaswag")
-    assert task.spec.hub.parquet and task.spec.hub.path == "Rowan/hellaswag"
+    task = registry.task("cosmosqa")   # allenai/cosmos_qa still ships a loading script (DATA_SOURCES.md)
+    assert task.spec.hub.parquet and task.spec.hub.path == "allenai/cosmos_qa"
+    task.spec = dataclasses.replace(task.spec, hub=dataclasses.replace(task.spec.hub, revision=None))  # unpinned
     examples = load_examples(registry.plugins, task, "dev", "en", source="hub")
     assert [e["id"] for e in examples] == ["0", "1", "2", "3", "4"] and examples[2]["label"] == 2
-    assert calls == [{"repo": "Rowan/hellaswag", "repo_type": "dataset", "revision": PARQUET_REVISION,
+    assert calls == [{"repo": "allenai/cosmos_qa", "repo_type": "dataset", "revision": PARQUET_REVISION,
                       "patterns": ["default/validation/*.parquet"]}]
-    assert examples.reads == [{"hub": "Rowan/hellaswag", "config": None, "split": "validation",
+    assert examples.reads == [{"hub": "allenai/cosmos_qa", "config": None, "split": "validation",
                                "revision": PARQUET_REVISION, "resolved_revision": sha, "reader": "parquet",
                                "rows": 5}]
 
