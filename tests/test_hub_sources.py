@@ -291,13 +291,12 @@ def serve_parquet(monkeypatch, tmp_path, rows, config="default", split="validati
 def test_cosmosqa_reads_the_parquet_conversion_of_its_script_only_repo(registry, monkeypatch, tmp_path):
     """allenai/cosmos_qa still ships a loading script, which the installed ``datasets`` refuses; it used to
     be read through ``datasets`` and failed. Public code reads ``default/train/0000.parquet`` of its
-    conversion branch at the pinned commit."""
+    conversion branch (not pinned: the hub rebuilds that branch)."""
     row = {"id": "q1", "context": "It rained.", "question": "Why wet?", "answer0": "rain", "answer1": "b",
            "answer2": "c", "answer3": "d", "label": 0}
     asked = serve_parquet(monkeypatch, tmp_path, [row])
     [example] = load_examples(registry.plugins, registry.task("cosmosqa"), "dev", "en", source="hub")
-    pinned = "ed50fe83db62b355759053b1cd5eef344ee371e0"   # the conversion commit public code reads
-    assert asked == [("allenai/cosmos_qa", pinned, ["default/validation/*.parquet"])]
+    assert asked == [("allenai/cosmos_qa", "refs/convert/parquet", ["default/validation/*.parquet"])]
     assert example["choices"] == ["rain", "b", "c", "d"] and example["label"] == 0
 
 

@@ -70,9 +70,8 @@ def test_siqa_reads_the_parquet_conversion(registry, tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     examples = load_examples(registry.plugins, registry.task("siqa"), "dev", "en", source="hub")
-    # the conversion branch's commit that public code reads default/train/0000.parquet at (DATA_SOURCES.md)
-    pinned = "537a2ec8ec565adc0b70b70752893e59e024df26"
-    assert asked == [("allenai/social_i_qa", pinned, ["default/validation/*.parquet"])]
+    # the conversion branch, unpinned (DATA_SOURCES.md: the hub rebuilds it)
+    assert asked == [("allenai/social_i_qa", "refs/convert/parquet", ["default/validation/*.parquet"])]
     assert examples[0]["choices"] == ["hungry dog", "x", "y"] and examples[0]["label"] == 0
 
 
