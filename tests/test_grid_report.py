@@ -295,3 +295,22 @@ def test_grid_failing_cell_does_not_stop_the_grid(tiny_model_path, tmp_path):
     assert "2 failure(s) in the grid" in result.stderr
     report = CliRunner().invoke(cli, ["report", str(out), "--format", "md"])
     assert "### Errors (2)" in report.stdout and "| sst2 |" in report.stdout
+
+
+def test_grid_dry_run_lists_the_cells_and_matches_what_the_grid_then_did(reference_grid, tiny_model_path, tmp_path):
+    """``--dry-run`` submits, loads and writes nothing (a SLURM executor needs no cluster for it); on a
+    finished grid it says every cell is done, and on a fresh directory it counts what a run computes."""
+    ref, result = reference_grid
+    assert result.exit_code == 0, result.output
+    fresh = tmp_path / "fresh"
+    preview = json.loads(CliRunner().invoke(cli, [*grid_args(tiny_model_path, fresh), "--dry-run", "--json",
+                                                  "--executor", "slurm", "--gpus-per-job", "1"]).stdout)
+    assert not fresh.exists() and preview["executor"] == "slurm"
+    assert [row["cell"] for row in preview["cells"]] == ["baseline", "mnli", "sst2", "mnli+sst2"]
+    assert preview["cells_to_run"] == 4 and preview["to_compute"] == len(result_keys(ref)) == 16
+    assert all(row["resources"] == {"gpus_per_job": 1} for row in preview["cells"])
+    assert {row["intermediate"] for row in preview["cells"][1:]} == {"to train"}
+    finished = json.loads(CliRunner().invoke(cli, [*grid_args(tiny_model_path, ref), "--dry-run", "--json"]).stdout)
+    assert (finished["cells_to_run"], finished["to_compute"], finished["done"]) == (0, 0, 16)
+    table = CliRunner().invoke(cli, [*grid_args(tiny_model_path, ref), "--dry-run"]).stdout
+    assert "0 of 4 cell(s) would run on the local executor" in table

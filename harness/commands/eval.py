@@ -20,9 +20,11 @@ from harness.run.request import build_request
 @click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 1).")
+@click.option("--dry-run", is_flag=True, help="Say what would be trained and computed (and check every data "
+                                              "source exists), then stop: no model loaded, nothing written.")
 @run_options
 @common_options
-def eval_command(env: Env, as_json: bool, **options: Any) -> None:
+def eval_command(env: Env, as_json: bool, dry_run: bool, **options: Any) -> None:
     """Train (optionally) on intermediate tasks, then on each target's English data, and evaluate
     zero-shot on every language of each target."""
     registry = env.registry(options["data_dir"])
@@ -33,6 +35,9 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
     from harness.run.pipeline import Pipeline
 
     pipeline = Pipeline(registry, request, reporter=rich_reporter(), log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
+    if dry_run:
+        print_preview(pipeline.preview(), as_json)
+        return
     summary = pipeline.run()
     if not pipeline.main:
         return   # several processes (accelerate launch): the main one reports
@@ -53,6 +58,25 @@ def eval_command(env: Env, as_json: bool, **options: Any) -> None:
         # anything else (a bug, a crashing plugin) exits 1
         user_errors = _subclass_names(HarnessError)
         sys.exit(2 if all(error["error_type"] in user_errors for error in summary.errors) else 1)
+
+
+def print_preview(preview: dict[str, Any], as_json: bool) -> None:
+    """What ``--dry-run`` found: the checkpoints and, per target, the cells done and to compute."""
+    if as_json:
+        click.echo(json.dumps(preview, indent=1, ensure_ascii=False))
+        return
+    inter = preview["intermediate"]
+    if inter:
+        out.print(f"intermediate {'+'.join(inter['tasks'])}: {inter['checkpoint']} (key {inter['key']})",
+                  highlight=False, markup=False)
+    table = Table(title=f"dry run: {preview['model']} -> {preview['output_dir']}", title_justify="left")
+    for column in ("target", "checkpoint", "cells", "done", "to compute"):
+        table.add_column(column, justify="right" if column in ("cells", "done", "to compute") else "left")
+    for row in preview["targets"]:
+        table.add_row(row["target"], row["checkpoint"], str(row["cells"]), str(row["done"]), str(row["to_compute"]))
+    out.print(table)
+    out.print(f"{preview['to_compute']} cell(s) to compute, {preview['done']} done; every data source it would "
+              f"read is there", highlight=False, markup=False)
 
 
 def print_json(summary) -> None:

@@ -10,7 +10,7 @@ import click
 from harness.commands.options import common_options, console, out
 from harness.commands.options import rich_reporter, run_options
 from harness.commands.eval import print_json
-from harness.run.grid import config_name, run_grid
+from harness.run.grid import config_name, preview_grid, run_grid
 
 
 # --------------------------------------------------------------------------------- command
@@ -46,9 +46,12 @@ from harness.run.grid import config_name, run_grid
               help="ray: the cluster to join (auto, or ray://host:10001); default: start a local one.")
 @click.option("--merge", is_flag=True, help="Only merge the output directory's shards into one sorted "
                                             "results.jsonl (no cell runs).")
+@click.option("--dry-run", is_flag=True, help="Say which cells would run, what each would train and compute and "
+                                              "what its job would ask for (and check every data source), then "
+                                              "stop: nothing submitted, loaded or written.")
 @run_options
 @common_options
-def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
+def grid_command(env, as_json: bool, merge: bool, dry_run: bool, **options: Any) -> None:
     """Run the baseline and every intermediate x target pair (and a multi-task model) for each seed,
     into one output directory; rerun the same command to resume an interrupted grid."""
     from harness.results.report import build_report, metric_for, render_table
@@ -62,6 +65,9 @@ def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
         return
     registry = env.registry(options["data_dir"])
     options["registry_args"] = registry_args(env, options["data_dir"])
+    if dry_run:
+        print_grid_preview(preview_grid(registry, options), as_json)
+        return
     summary = run_grid(registry, options, reporter=rich_reporter(),
                        log=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True),
                        progress=lambda m: console.print(m, style="bold", markup=False, highlight=False,
@@ -85,3 +91,30 @@ def grid_command(env, as_json: bool, merge: bool, **options: Any) -> None:
             console.print(f"failed: {cell}: {where} [{error.get('phase')}] {error.get('error_type')}: "
                           f"{error.get('message')}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def print_grid_preview(preview: dict[str, Any], as_json: bool) -> None:
+    """What ``grid --dry-run`` found: one row per cell, then what would be submitted."""
+    import json
+
+    from rich.table import Table
+
+    if as_json:
+        click.echo(json.dumps(preview, indent=1, ensure_ascii=False))
+        return
+    def asks(resources: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in resources.items()) or "-"
+
+    shared = len({asks(row["resources"]) for row in preview["cells"]}) <= 1   # one line instead of a column
+    table = Table(title=f"dry run: {preview['output_dir']}", title_justify="left")
+    for column in ("cell", "seed", "intermediate", "done", "to compute", *(() if shared else ("resources",))):
+        table.add_column(column, justify="right" if column in ("seed", "done", "to compute") else "left")
+    for row in preview["cells"]:
+        table.add_row(row["cell"], str(row["seed"]), row["intermediate"], str(row["done"]), str(row["to_compute"]),
+                      *(() if shared else (asks(row["resources"]),)))
+    out.print(table)
+    if shared and preview["cells"]:
+        out.print(f"each job asks for: {asks(preview['cells'][0]['resources'])}", highlight=False, markup=False)
+    out.print(f"{preview['cells_to_run']} of {len(preview['cells'])} cell(s) would run on the {preview['executor']} "
+              f"executor: {preview['to_compute']} result(s) to compute, {preview['done']} done; every data source "
+              f"they would read is there", highlight=False, markup=False)

@@ -457,19 +457,8 @@ class Pipeline:
             if self.main and leftover.safe and (not shared or leftover.path.name.endswith(PARTIAL)):
                 remove(leftover)
         distributed.barrier()   # the main process has made the directory and cleared what was left
-        # the results file and every shard of the directory: a cell any runner finished is not redone
-        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
-                    if r.get("type") == "result"]
-        if self.request.overwrite == "never" and previous:
-            raise HarnessError(f"{summary.results_file} already holds results and --overwrite is 'never'")
-        done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
+        cells, done, todo = self._pending(summary.results_file)
         self.samples_only = set(done)  # reused results; evaluated again only to write missing --log-samples
-        cells = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.plan.languages[t.name]
-                          for split in self.request.splits if t.spec.has_split(split, lang)]
-                 for t in self.plan.targets}
-        todo = {name: [c for c in task_cells if c[2] not in done or (self.request.log_samples and not
-                                                                   self._samples_path(name, c[0], c[1]).exists())]
-                for name, task_cells in cells.items()}
         for task_cells in cells.values():
             for cell in task_cells:
                 if cell[2] in done:
@@ -493,6 +482,51 @@ class Pipeline:
             writer.close()
         summary.wall_seconds = time.perf_counter() - start
         return summary
+
+    def _pending(self, results_file: Path | None = None) -> tuple[dict[str, list], dict[str, Any], dict[str, list]]:
+        """(every cell of each target as (language, split, key); the finished results by key; the cells
+        still to compute). The results file and every shard of the directory count: a cell any
+        runner finished is not redone."""
+        previous = [r for r in read_records(self.out, warn=lambda m: self.log(f"[warning] {m}"))
+                    if r.get("type") == "result"]
+        if self.request.overwrite == "never" and previous:
+            raise HarnessError(f"{results_file or self.out} already holds results and --overwrite is 'never'")
+        done = {r["key"]: r for r in previous} if self.request.overwrite == "only-missing" else {}
+        cells = {t.name: [(lang, split, self.cell_key(t, lang, split)) for lang in self.plan.languages[t.name]
+                          for split in self.request.splits if t.spec.has_split(split, lang)]
+                 for t in self.plan.targets}
+        todo = {name: [c for c in task_cells if c[2] not in done or (self.request.log_samples and not
+                                                                   self._samples_path(name, c[0], c[1]).exists())]
+                for name, task_cells in cells.items()}
+        return cells, done, todo
+
+    def preview(self) -> dict[str, Any]:
+        """What :meth:`run` would do, doing none of it (``--dry-run``): which checkpoints are saved or
+        would be trained, and per target how many cells are done and how many would be computed.
+        Reads the results already there and checks that every data source it would read exists;
+        loads no model, reads no data and writes nothing."""
+        cells, done, todo = self._pending()
+        check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
+        checkpoints, targets, training = self.checkpoints, [], False
+        for task in self.plan.targets:
+            directory = checkpoints.directory(task)
+            trainable = get_format(task.format).trainable
+            saved = trainable and LoadedModel.is_checkpoint(directory)
+            status = ("no training" if not trainable else "saved" if saved else
+                      "to train" if todo[task.name] else "not needed")
+            # the intermediate encoder is needed by a target trained from it, or evaluated as it is
+            training = training or status == "to train" or (status == "no training" and bool(todo[task.name]))
+            targets.append({"target": task.name, "key": checkpoints.target_key(task), "checkpoint": status,
+                            "cells": len(cells[task.name]), "done": sum(c[2] in done for c in cells[task.name]),
+                            "to_compute": len(todo[task.name])})
+        intermediate = None
+        if self.plan.intermediate:
+            saved = LoadedModel.is_checkpoint(checkpoints.directory(None))
+            intermediate = {"tasks": self.plan.intermediate_names, "key": checkpoints.intermediate_key(),
+                            "checkpoint": "saved" if saved else "to train" if training else "not needed"}
+        return {"output_dir": str(self.out), "model": self.request.model, "intermediate": intermediate,
+                "targets": targets, "to_compute": sum(t["to_compute"] for t in targets),
+                "done": sum(t["done"] for t in targets)}
 
     def _compute(self, todo: dict[str, list], writer: ResultsWriter, summary: RunSummary) -> None:
         """The three phases: the intermediate checkpoint, then per target its checkpoint and the
