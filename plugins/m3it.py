@@ -66,6 +66,7 @@ class M3IT(Task):
 
     def hub_rows(self, split, language):
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
         hub = self.spec.hub_for(language)
         if hub is None or "file" not in self.spec.options:
@@ -74,7 +75,13 @@ class M3IT(Task):
         # a language's own source may name its files (M3IT-80's English arm is M3IT's own file)
         names = (hub.files or {}).get(hub_split) or [self.spec.options["file"].format(split=hub_split, lang=language)]
         for name in names:
-            path = Path(hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision))
+            try:
+                path = Path(hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision))
+            except (EntryNotFoundError, RevisionNotFoundError) as exc:
+                # the raw paths are not evidenced (DATA_SOURCES.md): say which file, and how to point elsewhere
+                raise DataError(f"{hub.path} has no file {name} at {hub.revision or 'its main branch'} "
+                                f"({type(exc).__name__}); set the task's options.file (or a hub_overrides "
+                                f"entry's files) in a --tasks-file", field="options.file") from None
             # the cached file lies in snapshots/<commit>/<name>: the commit the revision resolved to
             origin = HubOrigin(hub.path, name, hub_split, hub.revision,
                                path.parents[len(Path(name).parts) - 1].name, "files")

@@ -376,3 +376,17 @@ def test_intermediate_sources_read_their_evidenced_commit(registry, monkeypatch,
     calls = fake_read_hub(monkeypatch, [row])
     examples = load_examples(registry.plugins, registry.task(task), "train", "en", source="hub")
     assert calls == [(repo, None, "train", revision)] and examples.reads[0]["revision"] == revision
+
+
+def test_an_m3it_file_the_hub_does_not_have_is_a_one_line_error_naming_it(registry, monkeypatch):
+    """The raw M3IT paths are not evidenced: a wrong one used to surface as the hub client's 404
+    traceback; it is a data error naming the repo, the file and how to point elsewhere."""
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    def missing(repo_id, filename, repo_type=None, revision=None):
+        raise EntryNotFoundError(f"404: {filename}")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", missing)
+    with pytest.raises(DataError, match=r"MMInstruction/M3IT has no file data/reasoning/snli-ve/train.jsonl at its "
+                                        r"main branch .*options.file"):
+        load_examples(registry.plugins, registry.task("m3it-snli-ve"), "train", "en", source="hub")
