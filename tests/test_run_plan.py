@@ -199,20 +199,24 @@ def test_dry_run_says_what_a_run_would_do_and_writes_nothing(tmp_path):
     from harness.testing import build_tiny_model, run_cli
 
     model = build_tiny_model(tmp_path / "model")
-    out = tmp_path / "run"
+    out = tmp_path / "run[x]"                                          # printed as written, not as markup
     args = ("eval", "--model", model, "-i", "mnli", "-t", "xnli,tatoeba", "-l", "xnli=en,de", "-l", "tatoeba=de",
             "--limit", "8", "--hparam", "epochs=1", "--intermediate-hparam", "epochs=1", "--data", "samples",
             "--device", "cpu", "-o", out)
     preview = json.loads(run_cli(*args, "--dry-run", "--json").stdout)
     assert not out.exists()                                            # nothing written
     assert preview["intermediate"]["checkpoint"] == "to train" and preview["to_compute"] == 3
+    assert preview["hub_checked"] is True                              # offline: hub sources checked too
     assert {t["target"]: t["checkpoint"] for t in preview["targets"]} == {"xnli": "to train", "tatoeba": "no training"}
     assert run_cli(*args, "-l", "xnli=en").exit_code == 0              # xnli en and tatoeba de
     preview = json.loads(run_cli(*args, "--dry-run", "--json").stdout)
     rows = {t["target"]: t for t in preview["targets"]}
-    assert preview["intermediate"]["checkpoint"] == "saved" and rows["xnli"]["checkpoint"] == "saved"
+    assert preview["intermediate"]["checkpoint"] == "present" and rows["xnli"]["checkpoint"] == "present"
     assert (rows["xnli"]["done"], rows["xnli"]["to_compute"], rows["tatoeba"]["to_compute"]) == (1, 1, 0)
+    assert str(out) in run_cli(*args, "--dry-run").stdout.replace("\n", "")
     ran = json.loads(run_cli(*args, "--json").stdout)
     assert (ran["computed"], ran["reused"]) == (preview["to_compute"], preview["done"])
+    logged = json.loads(run_cli(*args, "--dry-run", "--json", "--log-samples").stdout)
+    assert (logged["to_compute"], logged["samples_only"], logged["done"]) == (0, 3, 3)   # done, samples missing
     missing = run_cli(*args[:8], "xnli=en,bg", *args[9:], "--dry-run")   # no bundled sample for bg
     assert missing.exit_code == 2 and "test-bg.jsonl" in missing.stderr

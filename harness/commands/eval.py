@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from harness.commands.options import Env, common_options, console, out
 from harness.results.tables import print_table
@@ -69,14 +70,33 @@ def print_preview(preview: dict[str, Any], as_json: bool) -> None:
     if inter:
         out.print(f"intermediate {'+'.join(inter['tasks'])}: {inter['checkpoint']} (key {inter['key']})",
                   highlight=False, markup=False)
-    table = Table(title=f"dry run: {preview['model']} -> {preview['output_dir']}", title_justify="left")
-    for column in ("target", "checkpoint", "cells", "done", "to compute"):
-        table.add_column(column, justify="right" if column in ("cells", "done", "to compute") else "left")
-    for row in preview["targets"]:
-        table.add_row(row["target"], row["checkpoint"], str(row["cells"]), str(row["done"]), str(row["to_compute"]))
+    columns = ["target", "checkpoint", "cells", "done", "to compute"]
+    rows = [[row["target"], row["checkpoint"], row["cells"], row["done"], row["to_compute"]]
+            for row in preview["targets"]]
+    if preview["samples_only"]:
+        columns.append("samples only")
+        for row, target in zip(rows, preview["targets"]):
+            row.append(target["samples_only"])
+    print_dry_run_table(f"dry run: {preview['model']} -> {preview['output_dir']}", columns, rows)
+    out.print(f"{preview['to_compute']} cell(s) to compute"
+              + (f", {preview['samples_only']} evaluated again for their samples" if preview["samples_only"] else "")
+              + f", {preview['done']} done; {data_checked(preview['hub_checked'])}", highlight=False, markup=False)
+
+
+def data_checked(hub_checked: bool) -> str:
+    return ("every data source it would read is there" if hub_checked else
+            "every local data source it would read is there (hub sources are checked only offline)")
+
+
+def print_dry_run_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A dry run's table; its text (paths, names) is printed as written, never read as markup."""
+    table = Table(title=Text(title), title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("target", "checkpoint", "cell", "intermediate",
+                                                               "resources") else "right")
+    for row in rows:
+        table.add_row(*(Text(str(value)) for value in row))
     out.print(table)
-    out.print(f"{preview['to_compute']} cell(s) to compute, {preview['done']} done; every data source it would "
-              f"read is there", highlight=False, markup=False)
 
 
 def print_json(summary) -> None:

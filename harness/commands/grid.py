@@ -9,7 +9,7 @@ import click
 
 from harness.commands.options import common_options, console, out
 from harness.commands.options import rich_reporter, run_options
-from harness.commands.eval import print_json
+from harness.commands.eval import data_checked, print_dry_run_table, print_json
 from harness.run.grid import config_name, preview_grid, run_grid
 
 
@@ -97,24 +97,20 @@ def print_grid_preview(preview: dict[str, Any], as_json: bool) -> None:
     """What ``grid --dry-run`` found: one row per cell, then what would be submitted."""
     import json
 
-    from rich.table import Table
-
     if as_json:
         click.echo(json.dumps(preview, indent=1, ensure_ascii=False))
         return
+
     def asks(resources: dict[str, Any]) -> str:
         return ", ".join(f"{k}={v}" for k, v in resources.items()) or "-"
 
     shared = len({asks(row["resources"]) for row in preview["cells"]}) <= 1   # one line instead of a column
-    table = Table(title=f"dry run: {preview['output_dir']}", title_justify="left")
-    for column in ("cell", "seed", "intermediate", "done", "to compute", *(() if shared else ("resources",))):
-        table.add_column(column, justify="right" if column in ("seed", "done", "to compute") else "left")
-    for row in preview["cells"]:
-        table.add_row(row["cell"], str(row["seed"]), row["intermediate"], str(row["done"]), str(row["to_compute"]),
-                      *(() if shared else (asks(row["resources"]),)))
-    out.print(table)
+    columns = ["cell", "seed", "intermediate", "done", "to compute", *(() if shared else ("resources",))]
+    rows = [[row["cell"], row["seed"], row["intermediate"], row["done"], row["to_compute"],
+             *(() if shared else (asks(row["resources"]),))] for row in preview["cells"]]
+    print_dry_run_table(f"dry run: {preview['output_dir']}", columns, rows)
     if shared and preview["cells"]:
         out.print(f"each job asks for: {asks(preview['cells'][0]['resources'])}", highlight=False, markup=False)
     out.print(f"{preview['cells_to_run']} of {len(preview['cells'])} cell(s) would run on the {preview['executor']} "
-              f"executor: {preview['to_compute']} result(s) to compute, {preview['done']} done; every data source "
-              f"they would read is there", highlight=False, markup=False)
+              f"executor: {preview['to_compute']} result(s) to compute, {preview['done']} done; "
+              f"{data_checked(preview['hub_checked'])}", highlight=False, markup=False)

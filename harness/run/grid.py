@@ -238,6 +238,8 @@ def preview_grid(registry, options: dict[str, Any]) -> dict[str, Any]:
     """What :func:`run_grid` would do, doing none of it (``--dry-run``): per cell, its intermediate
     checkpoint (saved, to train, not needed), the results done and to compute, and what the cell's
     job would ask the executor for. Every data source the cells would read is checked."""
+    from harness.spec.hub import hub_offline
+
     steps = plan_grid(registry, options)
     preset = registry.preset(options["preset"]) if options.get("preset") else None
     rows = []
@@ -245,11 +247,13 @@ def preview_grid(registry, options: dict[str, Any]) -> dict[str, Any]:
         preview = step.pipeline.preview()
         rows.append({"cell": step.label, "seed": step.seed, "shard": cell.shard,
                      "intermediate": (preview["intermediate"] or {}).get("checkpoint", "-"),
-                     "done": preview["done"], "to_compute": preview["to_compute"], "resources": cell.resources})
+                     "done": preview["done"], "to_compute": preview["to_compute"],
+                     "samples_only": preview["samples_only"], "resources": cell.resources})
     return {"output_dir": str(steps[0].request.output_dir) if steps else None,
             "executor": options.get("executor") or "local", "cells": rows,
-            "cells_to_run": sum(1 for row in rows if row["to_compute"]),
-            "to_compute": sum(row["to_compute"] for row in rows), "done": sum(row["done"] for row in rows)}
+            "cells_to_run": sum(1 for row in rows if row["to_compute"] or row["samples_only"]),
+            "to_compute": sum(row["to_compute"] for row in rows), "done": sum(row["done"] for row in rows),
+            "hub_checked": hub_offline()}
 
 
 def make_executor(name: str, options: dict[str, Any], registry, out: Path, reporter=None,

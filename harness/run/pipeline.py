@@ -34,6 +34,7 @@ from harness.files import inside, safe_name, storage_error
 from harness.formats import get_format
 from harness.metrics.registry import get_metric
 from harness.engine.modeling import LoadedModel, encoder_source, load_head_state, reference_problem
+from harness.spec.hub import hub_offline
 from harness.spec.registry import Registry
 from harness.results.records import (LOCKS_DIR, RESULTS_FILE, SCHEMA_VERSION, SHARDS_DIR, ResultsWriter, cell_lock,
                                      output_lock, read_records, write_jsonl_atomic)
@@ -501,32 +502,33 @@ class Pipeline:
         return cells, done, todo
 
     def preview(self) -> dict[str, Any]:
-        """What :meth:`run` would do, doing none of it (``--dry-run``): which checkpoints are saved or
-        would be trained, and per target how many cells are done and how many would be computed.
-        Reads the results already there and checks that every data source it would read exists;
-        loads no model, reads no data and writes nothing."""
+        """What :meth:`run` would do, doing none of it (``--dry-run``): which checkpoints are present
+        or would be trained, and per target how many cells are done, how many would be computed and
+        how many are done but would be evaluated again for their missing ``--log-samples`` file. Reads
+        the results already there and checks the local data sources it would read (hub sources only
+        offline); loads no model and writes nothing. Computing the keys may read data a key depends
+        on (with ``--contamination drop``, the image-text targets' test images)."""
         cells, done, todo = self._pending()
         check_sources(self.plugins, self.needed_reads(todo), self.request.data, self.registry.data_dir)
-        checkpoints, targets, training = self.checkpoints, [], False
+        checkpoints, targets = self.checkpoints, []
         for task in self.plan.targets:
-            directory = checkpoints.directory(task)
             trainable = get_format(task.format).trainable
-            saved = trainable and LoadedModel.is_checkpoint(directory)
-            status = ("no training" if not trainable else "saved" if saved else
-                      "to train" if todo[task.name] else "not needed")
-            # the intermediate encoder is needed by a target trained from it, or evaluated as it is
-            training = training or status == "to train" or (status == "no training" and bool(todo[task.name]))
-            targets.append({"target": task.name, "key": checkpoints.target_key(task), "checkpoint": status,
+            saved = trainable and LoadedModel.is_checkpoint(checkpoints.directory(task))
+            again = [c for c in todo[task.name] if c[2] in done]    # only their samples are missing
+            targets.append({"target": task.name, "key": checkpoints.target_key(task),
+                            "checkpoint": ("no training" if not trainable else "present" if saved else
+                                           "to train" if todo[task.name] else "not needed"),
                             "cells": len(cells[task.name]), "done": sum(c[2] in done for c in cells[task.name]),
-                            "to_compute": len(todo[task.name])})
+                            "to_compute": len(todo[task.name]) - len(again), "samples_only": len(again)})
         intermediate = None
-        if self.plan.intermediate:
+        if self.plan.intermediate:   # the run makes it whenever anything is left to do (as _compute does)
             saved = LoadedModel.is_checkpoint(checkpoints.directory(None))
             intermediate = {"tasks": self.plan.intermediate_names, "key": checkpoints.intermediate_key(),
-                            "checkpoint": "saved" if saved else "to train" if training else "not needed"}
+                            "checkpoint": "present" if saved else "to train" if any(todo.values()) else "not needed"}
         return {"output_dir": str(self.out), "model": self.request.model, "intermediate": intermediate,
                 "targets": targets, "to_compute": sum(t["to_compute"] for t in targets),
-                "done": sum(t["done"] for t in targets)}
+                "samples_only": sum(t["samples_only"] for t in targets), "done": sum(t["done"] for t in targets),
+                "hub_checked": hub_offline()}
 
     def _compute(self, todo: dict[str, list], writer: ResultsWriter, summary: RunSummary) -> None:
         """The three phases: the intermediate checkpoint, then per target its checkpoint and the
