@@ -117,18 +117,15 @@ def test_new_weights_under_the_same_model_path_are_not_reused(tmp_path):
     assert counts(run_cli(*args)) == (2, 0)
 
 
-def test_a_hub_model_is_keyed_by_the_commit_it_is_at(tmp_path, monkeypatch):
+def test_a_hub_model_is_keyed_by_id_and_revision_without_asking_the_hub(tmp_path, monkeypatch):
+    """Every process of a run and every grid cell must compute the same key: a hub model's part is
+    its id and the revision asked for, never an answer that depends on the network or the cache."""
     from harness.spec import hub
 
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    assert hub.hub_commit("org/model", commit) == commit              # a pinned commit, as given
-    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache",
-                        lambda repo_id, filename, revision=None: str(tmp_path / "snapshots" / ("a" * 40) / filename))
-    assert hub.hub_commit("org/model") == "a" * 40                    # offline: what the cache holds
-    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)
-    assert hub.hub_commit("org/model") is None
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", lambda *a, **k: pytest.fail("asked the hub"))
+    assert hub.model_identity("org/model", "v1") == {"parts": [{"hub": "org/model", "revision": "v1"}]}
     assert hub.model_identity(f"{tmp_path}+org/vision") == {
-        "parts": [{"files": []}, {"hub": "org/vision", "commit": None}]}
+        "parts": [{"files": []}, {"hub": "org/vision", "revision": None}]}
 
 
 def test_format_code_is_in_the_model_keys_and_metric_code_in_the_result_keys(tmp_path, monkeypatch):

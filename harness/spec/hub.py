@@ -4,7 +4,6 @@ or the commit a hub id is at) for the content keys."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,9 @@ def model_identity(source: str, revision: str | None = None) -> dict[str, Any]:
     the one a saved result came from; part of the content keys that decide reuse.
 
     A local path: each file's relative path, size and modification time (a stat, nothing read:
-    weights saved again under the same path change it). A hub id: the commit ``revision`` resolves to:
-    the hub's answer when online (what loading it would fetch), else the local cache's, else None."""
+    weights saved again under the same path change it). A hub id: the id and the revision asked
+    for, as given (no network call, so every process and every grid cell computes the same key; pin
+    ``--revision`` to a commit for a fixed model: the commit loaded is recorded with each result)."""
     parts = [source] if Path(source).expanduser().exists() or "+" not in source else source.split("+", 1)
     return {"parts": [_part_identity(part, revision) for part in parts]}
 
@@ -53,26 +53,4 @@ def _part_identity(source: str, revision: str | None) -> dict[str, Any]:
                 stat = (Path(root) / name).stat()
                 files.append([(Path(root) / name).relative_to(path).as_posix(), stat.st_size, stat.st_mtime_ns])
         return {"files": files}
-    return {"hub": source, "commit": hub_commit(source, revision)}
-
-
-def hub_commit(repo_id: str, revision: str | None = None) -> str | None:
-    """The commit a hub model's ``revision`` (default: its main branch) is at: a full commit hash as
-    given; online, the hub's answer; else the commit the local cache holds for it; None when neither
-    can tell."""
-    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
-        return revision
-    if not hub_offline():
-        try:
-            from huggingface_hub import HfApi
-
-            return HfApi().model_info(repo_id, revision=revision, timeout=10).sha
-        except Exception:  # noqa: BLE001 - unreachable, gated or unknown: what the cache says
-            pass
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-    except Exception:  # noqa: BLE001 - an id the hub would reject is not cached
-        return None
-    return Path(found).parent.name if isinstance(found, str) else None
+    return {"hub": source, "revision": revision}
