@@ -90,6 +90,19 @@ def test_checkpoint_keeps_a_plain_text_encoder_and_the_fusion_beside_it(fused, t
                               revision=None) is None  # a text model is left to the core
 
 
+def test_an_image_text_checkpoint_given_as_the_model_keeps_its_vision_tower(fused, tmp_path):
+    """``--model <checkpoint>`` resolves to the checkpoint's encoder folder, so the vision plugin finds
+    the fusion saved beside it (loading the encoder alone dropped the tower)."""
+    from harness.spec.registry import build_registry
+    from harness_plugins.vision_models import harness_load_model
+
+    fused.save(tmp_path / "ckpt", meta={"provenance": fused.provenance})
+    resolved = build_registry().resolve_model(str(tmp_path / "ckpt"))
+    assert resolved == str(tmp_path / "ckpt" / "encoder")
+    again = harness_load_model(model=resolved, device=torch.device("cpu"), revision=None)
+    assert again is not None and again.fusion is not None
+
+
 def test_text_model_refuses_image_text_task(tiny_model):
     from harness.formats.image_text_classification import fused_encode
     with pytest.raises(HarnessError, match="vision tower"):

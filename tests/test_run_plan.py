@@ -185,7 +185,7 @@ def test_an_intermediate_checkpoint_is_a_model_for_another_run(tmp_path):
     scores = {(r["language"], json.dumps(r["metrics"], sort_keys=True)) for r in json.loads(first.stdout)["results"]}
     results = json.loads(again.stdout)["results"]
     assert {(r["language"], json.dumps(r["metrics"], sort_keys=True)) for r in results} == scores
-    assert results[0]["model_info"]["checkpoint"] == str(checkpoint.resolve())
+    assert results[0]["model_info"]["source"] == str((checkpoint / "encoder").resolve())
     weights = next((checkpoint / "encoder").glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-8])
     damaged = run_cli("eval", "--model", checkpoint, *common, "-o", tmp_path / "c")

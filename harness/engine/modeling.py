@@ -148,6 +148,23 @@ def encoder_source(directory: Path, _seen: tuple[Path, ...] = ()) -> tuple[str, 
     raise HarnessError(f"cannot load checkpoint {directory}: {problem}")
 
 
+def checkpoint_encoder(directory: Path) -> str | None:
+    """A harness checkpoint given as a model (``--model runs/x/checkpoints/intermediate-...``): what
+    to load as its encoder (its ``encoder/`` folder, or where a head-only one's reference points),
+    after checking its files against meta.json; None when ``directory`` is not a harness checkpoint.
+    A damaged checkpoint or a reference that cannot be followed is a one-line error."""
+    directory = Path(directory).expanduser()
+    if not directory.is_dir() or (directory / "config.json").exists() or not (directory / "meta.json").exists():
+        return None
+    found = encoder_source(directory)
+    if found is None:
+        return None
+    problem = checkpoint_problem(directory)
+    if problem is not None:
+        raise HarnessError(f"cannot load checkpoint {directory}: {problem}")
+    return found[0]
+
+
 def checkpoint_problem(directory: Path) -> str | None:
     """Why a saved checkpoint cannot be trusted (unreadable meta.json, a file missing, truncated or
     changed since its save, per the sizes and SHA-256 sums in meta.json), or None when it is intact."""
@@ -205,19 +222,7 @@ def load_pretrained(model: str, device: torch.device, revision: str | None = Non
     local = Path(model).expanduser()
     if local.exists():
         if not (local / "config.json").exists():
-            found = encoder_source(local) if local.is_dir() else None
-            if found is None:
-                raise HarnessError(f"model path '{model}' has no config.json: not a Hugging Face model directory "
-                                   f"or a harness checkpoint")
-            # a harness checkpoint: its encoder (a head-only one: the encoder its reference names)
-            problem = checkpoint_problem(local)
-            if problem is not None:
-                raise HarnessError(f"cannot load checkpoint {local}: {problem}")
-            loaded = load_pretrained(found[0], device, found[1])
-            meta = json.loads((local / "meta.json").read_text(encoding="utf-8"))
-            loaded.provenance = {**loaded.provenance, "model": model, "checkpoint": str(local.resolve()),
-                                 "checkpoint_of": meta.get("provenance") if isinstance(meta, dict) else None}
-            return loaded
+            raise HarnessError(f"model path '{model}' has no config.json: not a Hugging Face model directory")
         source = str(local.resolve())
     else:
         source = model

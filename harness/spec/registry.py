@@ -61,7 +61,8 @@ class Registry:
         return languages
 
     def resolve_model(self, spec: str, revision: str | None = None) -> str:
-        """Alias -> its path or hub id; an existing path -> itself; anything else is a hub id. Checked
+        """Alias -> its path or hub id; an existing path -> itself (a harness checkpoint -> its encoder, so
+        every loader sees what the pipeline loads from it); anything else is a hub id. Checked
         before any work, each a one-line error: a path that does not exist, a near miss of an alias
         (``minilmm``: did you mean 'minilm'?) and, offline, a hub id not in the local cache.
         ``TEXT+VISION`` (e.g. ``minilm+clip-b32``) resolves both parts: a text encoder with a vision
@@ -72,6 +73,10 @@ class Registry:
         if spec in self.models:
             resolved = self.models[spec].resolve()
         elif Path(spec).expanduser().exists():
+            if (Path(spec).expanduser() / "meta.json").is_file():   # a harness checkpoint: its encoder
+                from harness.engine.modeling import checkpoint_encoder
+
+                return checkpoint_encoder(Path(spec)) or spec
             return spec
         elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
             raise UnknownNameError("model path or alias", spec, self.models)
