@@ -20,11 +20,10 @@ def model_source(registry: Any, spec: str, revision: str | None) -> tuple[str, s
     """(what to load, at which revision, the harness checkpoint directory or None) for a hub id,
     path, alias or checkpoint directory (its encoder: its ``encoder/`` subdirectory or, saved as
     heads only, the encoder its ``encoder-ref.json`` points at)."""
-    resolved = registry.resolve_model(spec)
-    checkpoint = Path(resolved).expanduser()
-    found = encoder_source(checkpoint) if checkpoint.is_dir() else None
-    if found is None:
-        return resolved, revision, None
+    checkpoint = Path(spec).expanduser()
+    found = encoder_source(checkpoint) if checkpoint.is_dir() and (checkpoint / "meta.json").is_file() else None
+    if found is None:   # not a harness checkpoint (whose heads bench reads beside its encoder)
+        return registry.resolve_model(spec), revision, None
     return found[0], found[1], checkpoint
 
 
