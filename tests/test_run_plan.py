@@ -153,19 +153,28 @@ def test_format_code_is_in_the_model_keys_and_metric_code_in_the_result_keys(tmp
     assert new_metric[:2] == base[:2] and new_metric[2] != base[2]
 
 
-def test_code_hash_follows_the_source_file(tmp_path, monkeypatch):
+def test_code_hash_follows_the_source_that_computes_the_number(tmp_path, monkeypatch):
+    """A scorer's helpers and a class's bases are in its hash (MRR's ranking helpers live in another
+    module than the scorer registered; a format's head in its base class); a library is not."""
+    import functools
     import importlib
 
     from harness.run.plan import code_hash
 
-    (tmp_path / "scorer_mod.py").write_text("def score(g, p):\n    return {'x': 1.0}\n")
+    package = tmp_path / "pkgx"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("import math\ndef rank(x):\n    return x\nclass Base:\n    pass\n")
+    (package / "scorer.py").write_text("import math\nfrom pkgx.helpers import Base, rank\n"
+                                       "def score(g, p):\n    return {'x': rank(math.sqrt(1.0))}\n"
+                                       "class Head(Base):\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("scorer_mod")
-    before = code_hash(module.score)
-    (tmp_path / "scorer_mod.py").write_text("def score(g, p):\n    return {'x': 2.0}\n")
-    assert before is not None and code_hash(module.score) != before
-    import functools
-    assert code_hash(functools.partial(module.score, 1)) == code_hash(module.score)
+    scorer = importlib.import_module("pkgx.scorer")
+    before = (code_hash(scorer.score), code_hash(scorer.Head))
+    assert None not in before and code_hash(functools.partial(scorer.score, 1)) == before[0]
+    (package / "helpers.py").write_text("import math\ndef rank(x):\n    return -x\nclass Base:\n    pass\n")
+    after = (code_hash(scorer.score), code_hash(scorer.Head))
+    assert after[0] != before[0] and after[1] != before[1]
 
 
 def test_an_intermediate_checkpoint_is_a_model_for_another_run(tmp_path):

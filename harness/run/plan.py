@@ -31,12 +31,30 @@ OVERWRITE_MODES = ("never", "only-missing", "always")
 
 
 def code_hash(obj: Any) -> str | None:
-    """A hash of the source file of the module that defines ``obj`` (a class, function or instance);
-    None when it has none (built in, or made at run time)."""
+    """A hash of the source files that define ``obj`` (a class, function or instance): for a class,
+    the module of every class in its MRO (a format's base classes, a task's adapter); for a
+    function (a metric's scorer), its module and those of the functions it calls by name. Only
+    modules of the harness, the built-in plugins and ``obj``'s own package count (libraries are
+    versioned in the records); None when there is no source file."""
     obj = getattr(obj, "func", obj)   # a functools.partial: the function it wraps
-    module = getattr(obj, "__module__", None) or type(obj).__module__
-    path = Path(getattr(sys.modules.get(module), "__file__", None) or "")
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+    own = (getattr(obj, "__module__", None) or type(obj).__module__ or "").split(".")[0]
+    packages = {own, "harness", "harness_plugins"}
+    items: list[Any] = list(obj.__mro__) if isinstance(obj, type) else [obj]
+    code = getattr(obj, "__code__", None)
+    if code is not None:   # what a function calls by name: the helpers that compute the number
+        items += [ref for name in code.co_names if callable(ref := getattr(obj, "__globals__", {}).get(name))]
+    files: set[Path] = set()
+    for item in items:
+        module = sys.modules.get(getattr(item, "__module__", None) or "")
+        path = Path(getattr(module, "__file__", None) or "")
+        if module is not None and module.__name__.split(".")[0] in packages and path.is_file():
+            files.add(path)
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def task_inputs(task, plugins) -> dict[str, Any]:
