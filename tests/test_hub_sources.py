@@ -50,6 +50,30 @@ def fake_read_hub(monkeypatch, rows: list[dict]) -> list[tuple]:
     return calls
 
 
+def fake_builder(monkeypatch, rows: list[dict], sha: str) -> list:
+    """Replace ``datasets.load_dataset_builder`` with one serving ``rows`` at commit ``sha``; returns
+    the calls it saw: (path, config, revision), then each split asked for."""
+    import datasets
+
+    calls: list = []
+
+    class Builder:
+        hash = sha
+
+        def download_and_prepare(self):
+            pass
+
+        def as_dataset(self, split):
+            calls.append(split)
+            return rows
+
+    def load_dataset_builder(path, name=None, revision=None):
+        calls.append((path, name, revision))
+        return Builder()
+    monkeypatch.setattr(datasets, "load_dataset_builder", load_dataset_builder)
+    return calls
+
+
 # ------------------------------------------------------------------------------ IGLUE (floschne/*)
 def test_xflickrco_reads_the_language_split_at_the_pinned_revision(registry, monkeypatch):
     rows = [{"id": f"img{i}", "image": {"bytes": base64.b64decode(png())}, "sentences": f"ein Bild {i}"}
@@ -88,25 +112,8 @@ def test_xflickrco_caption_list_is_a_one_line_error(registry, monkeypatch):
 
 # ------------------------------------------------------------------------------ Tatoeba: the MTEB copy
 def test_mteb_tatoeba_is_read_at_its_pinned_revision_and_recorded(registry, monkeypatch):
-    import datasets
-
-    calls: list = []
-
-    class Builder:
-        hash = "e" * 40
-
-        def download_and_prepare(self):
-            pass
-
-        def as_dataset(self, split):
-            calls.append(split)
-            return [{"sentence1": "Pişik yatır.\n", "sentence2": "The cat sleeps.\n"},
-                    {"sentence1": "İt qaçır.\n", "sentence2": "The dog runs.\n"}]
-
-    def load_dataset_builder(path, name=None, revision=None):
-        calls.append((path, name, revision))
-        return Builder()
-    monkeypatch.setattr(datasets, "load_dataset_builder", load_dataset_builder)
+    calls = fake_builder(monkeypatch, [{"sentence1": "Pişik yatır.\n", "sentence2": "The cat sleeps.\n"},
+                                       {"sentence1": "İt qaçır.\n", "sentence2": "The dog runs.\n"}], "e" * 40)
     examples = load_examples(registry.plugins, registry.task("tatoeba"), "test", "az", source="hub")
     pinned = "9080400076fbadbb4c4dcb136ff4eddc40b42553"
     assert calls == [("mteb/tatoeba-bitext-mining", "aze-eng", pinned), "test"]
@@ -304,27 +311,10 @@ def test_hellaswag_reads_its_data_files_through_datasets(registry, monkeypatch):
     """Rowan/hellaswag holds data files (public code reads ``data/validation-00000-of-00001.parquet`` at the
     pinned commit, and loads it with ``datasets`` 4/5 and no ``trust_remote_code``): it is read there
     through ``datasets``, not from the conversion branch of a loading script it no longer has."""
-    import datasets
-
-    calls: list = []
     row = {"ind": 24, "activity_label": "Roof shingle removal", "ctx_a": "A man is on a roof.", "ctx_b": "he",
            "ctx": "A man is on a roof. he", "endings": ["a", "b", "c", "d"], "source_id": "activitynet~v_x",
            "split": "val", "split_type": "indomain", "label": "3"}
-
-    class Builder:
-        hash = "b" * 40
-
-        def download_and_prepare(self):
-            pass
-
-        def as_dataset(self, split):
-            calls.append(split)
-            return [row]
-
-    def load_dataset_builder(path, name=None, revision=None):
-        calls.append((path, name, revision))
-        return Builder()
-    monkeypatch.setattr(datasets, "load_dataset_builder", load_dataset_builder)
+    calls = fake_builder(monkeypatch, [row], "b" * 40)
     examples = load_examples(registry.plugins, registry.task("hellaswag"), "dev", "en", source="hub")
     assert calls == [("Rowan/hellaswag", None, "218ec52e09a7e7462a5400043bb9a69a41d06b76"), "validation"]
     assert examples[0]["label"] == 3 and examples[0]["choices"][3] == "he d"
