@@ -226,3 +226,20 @@ def test_dry_run_says_what_a_run_would_do_and_writes_nothing(tmp_path):
     assert (logged["to_compute"], logged["samples_only"], logged["done"]) == (0, 3, 3)   # done, samples missing
     missing = run_cli(*args[:8], "xnli=en,bg", *args[9:], "--dry-run")   # no bundled sample for bg
     assert missing.exit_code == 2 and "test-bg.jsonl" in missing.stderr
+
+
+def test_dry_run_counts_a_head_only_target_whose_encoder_is_gone_as_to_train(tmp_path):
+    import shutil
+
+    from harness.testing import build_tiny_model, run_cli
+
+    model = build_tiny_model(tmp_path / "model")
+    args = ("eval", "--model", model, "-i", "mnli", "-t", "xnli", "-l", "xnli=en", "--limit", "8",
+            "--hparam", "epochs=1", "--hparam", "freeze_encoder=true", "--data", "samples", "--device", "cpu",
+            "-o", tmp_path / "run")
+    assert run_cli(*args).exit_code == 0
+    [intermediate] = (tmp_path / "run" / "checkpoints").glob("intermediate-*")
+    shutil.rmtree(intermediate)
+    preview = json.loads(run_cli(*args, "--dry-run", "--json", "--overwrite", "always").stdout)
+    assert preview["intermediate"]["checkpoint"] == "to train"
+    assert preview["targets"][0]["checkpoint"] == "to train"      # its encoder-ref.json leads nowhere

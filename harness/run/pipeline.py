@@ -513,7 +513,10 @@ class Pipeline:
         checkpoints, targets = self.checkpoints, []
         for task in self.plan.targets:
             trainable = get_format(task.format).trainable
-            saved = trainable and LoadedModel.is_checkpoint(checkpoints.directory(task))
+            directory = checkpoints.directory(task)
+            # a head-only checkpoint whose encoder is gone is set aside and trained again (read from the
+            # meta files; the files' checksums are checked when the run reuses it)
+            saved = trainable and LoadedModel.is_checkpoint(directory) and reference_problem(directory) is None
             again = [c for c in todo[task.name] if c[2] in done]    # only their samples are missing
             targets.append({"target": task.name, "key": checkpoints.target_key(task),
                             "checkpoint": ("no training" if not trainable else "present" if saved else
