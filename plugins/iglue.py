@@ -51,13 +51,20 @@ class IGLUETask(Task):
     report names as missing parallel ids instead of pairing the wrong rows."""
     parallel_key: str | None = None
 
+    def hub_refusal(self, split, language):
+        hub = self.spec.hub_for(language)
+        if hub is not None and split != "test":
+            return (f"hub dataset '{hub.path}' holds only the IGLUE test sets (one split per language), "
+                    f"not the {split} split: read {split}-{language} from --data-dir")
+        return None
+
     def hub_rows(self, split, language):
         hub = self.spec.hub_for(language)
         if hub is None:
             raise DataError(f"task '{self.name}' declares no hub source", field="hub")
-        if split != "test":
-            raise DataError(f"hub dataset '{hub.path}' holds only the IGLUE test sets (one split per language), "
-                            f"not the {split} split: read {split}-{language} from --data-dir", field="hub")
+        refusal = self.hub_refusal(split, language)
+        if refusal:
+            raise DataError(refusal, field="hub")
         rows = spec_tasks.read_hub(hub, hub.name.format(lang=language) if hub.name else None, language)
         for origin, number, row in rows:
             if "id" not in row and self.parallel_key and self.parallel_key in row:

@@ -380,3 +380,17 @@ def test_an_m3it_file_the_hub_does_not_have_is_a_one_line_error_naming_it(regist
     with pytest.raises(DataError, match=r"MMInstruction/M3IT has no file data/reasoning/snli-ve/train.jsonl at its "
                                         r"main branch .*options.file"):
         load_examples(registry.plugins, registry.task("m3it-snli-ve"), "train", "en", source="hub")
+
+
+def test_a_run_that_would_read_iglue_training_data_from_the_hub_stops_before_any_work(tmp_path):
+    """xVNLI trains on English data the hub repo does not hold: the run used to train its
+    intermediate task first and fail at target training; it now stops at the start, dry run included."""
+    from harness.testing import build_tiny_model, run_cli
+
+    model = build_tiny_model(tmp_path / "model")
+    for extra in ((), ("--dry-run",)):
+        result = run_cli("eval", "--model", model, "-i", "mnli", "-t", "xvnli-text", "-l", "xvnli-text=en",
+                         "--data", "hub", "--device", "cpu", "-o", tmp_path / "run", *extra)
+        assert result.exit_code == 2, result.output
+        assert "holds only the IGLUE test sets" in result.stderr and "--data-dir" in result.stderr
+        assert not (tmp_path / "run" / "checkpoints").exists()

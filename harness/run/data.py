@@ -126,6 +126,9 @@ def check_sources(plugins: "Plugins", reads: Iterable[tuple["Task", str, str]], 
         if kind == "hub" and task.spec.hub is None:
             raise HarnessError(f"task '{task.name}' cannot be read: {_no_hub(task, split, language)}")
         if kind == "hub":
+            refusal = task.hub_refusal(split, language)
+            if refusal:
+                raise HarnessError(f"task '{task.name}' cannot be read: {refusal}")
             if hub_offline():
                 try:
                     _first_row(task.hub_rows(split, language))

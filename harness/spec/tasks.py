@@ -173,6 +173,12 @@ class Task:
                             f"language '{language}' (expected {path})", file=str(path))
         return read_jsonl(path)
 
+    def hub_refusal(self, split: str, language: str) -> str | None:
+        """Why the hub source cannot serve this split and language, known without a network call
+        (e.g. a repo that holds only test sets); None when it may. Checked before any work, so a run
+        does not train for hours and then fail on a read it could never make."""
+        return None
+
     def hub_rows(self, split: str, language: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
         """Yield rows from the hub (see :func:`read_hub`) of the language's source (``hub_overrides``,
         else ``hub``); ``name`` is formatted with ``lang``. Override when the hub layout differs
