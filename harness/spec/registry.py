@@ -41,6 +41,9 @@ class Registry:
     unavailable: dict[str, str] = field(default_factory=dict)
     #: --data-dir: every task's local directory is ``<data_dir>/<task>`` (checked when a run reads it)
     data_dir: Path | None = None
+    #: (model spec, revision) -> what it resolved to: a command resolves its model more than once (the
+    #: early check, each plan, each grid step) and a checkpoint's files are hashed on the first only
+    _resolved: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
 
     def task(self, name: str) -> Task:
         if name in self.tasks:
@@ -68,6 +71,12 @@ class Registry:
         ``TEXT+VISION`` (e.g. ``minilm+clip-b32``) resolves both parts: a text encoder with a vision
         tower. A plugin that implements ``harness_load_model`` may read names its own way: then only
         paths and aliases are checked."""
+        if (spec, revision) not in self._resolved:
+            self._resolved[(spec, revision)] = self._resolve_model(spec, revision)
+        return self._resolved[(spec, revision)]
+
+    def _resolve_model(self, spec: str, revision: str | None) -> str:
+        """:meth:`resolve_model` without the memo."""
         if "+" in spec and spec not in self.models and not Path(spec).expanduser().exists():
             return "+".join(self.resolve_model(part, revision) for part in spec.split("+", 1))
         if spec in self.models:
