@@ -19,7 +19,7 @@ from harness.files import inside
 from harness.formats import get_format
 from harness.run.data import data_fingerprint
 from harness.run.leftovers import DAMAGED, PARTIAL
-from harness.run.plan import RunPlan, metric_inputs
+from harness.run.plan import RunPlan
 from harness.run.provenance import content_key
 
 
@@ -99,7 +99,7 @@ class Checkpoints:
                 dev = self.selection_read(task)
                 if dev is not None:
                     inputs["select"] = {"on": r.select_on, "every": r.select_every, "dev": self._data(*dev),
-                                        "metric": metric_inputs(dev[0])}
+                                        "metric": plan.scoring[dev[0].name]}
             self._keys[task.name] = content_key({
                 "start": self.intermediate_key() or {"model": r.model, "revision": r.revision,
                                                      "weights": plan.model_identity},
@@ -114,7 +114,7 @@ class Checkpoints:
         (name and scorer code)."""
         data = {s: self._data(task, s, language) for s in ("dev", "test") if s in task.spec.splits}
         return content_key({"target": self.target_key(task), "language": language, "split": split, "data": data,
-                            "metric": metric_inputs(task)})
+                            "metric": self.plan.scoring[task.name]})
 
     def selection_read(self, task) -> tuple[Any, str, str] | None:
         """--select-on en-dev: the target's English dev split, else that of the task it trains on;

@@ -97,6 +97,7 @@ class RunPlan:
     target_hparams: dict[str, Hyperparams]
     intermediate_hparams: Hyperparams
     task_inputs: dict[str, dict[str, Any]]      # fixed before anything is read (reading may fill in labels)
+    scoring: dict[str, dict[str, Any]]          # target or its training task -> metric_inputs (result keys)
     model_source: str
     model_identity: dict[str, Any]              # the model's files (a path) or commit (a hub id): in every key
     data_source: str                            # --data: auto | hub | local | samples
@@ -178,9 +179,10 @@ def resolve_plan(registry: Registry, request: RunRequest) -> RunPlan:
         trains_on = {name: view(task) for name, task in trains_on.items()}
         targets, intermediate = [view(t) for t in targets], [view(t) for t in intermediate]
     inputs = {t.name: task_inputs(t, registry.plugins) for t in [*intermediate, *targets, *trains_on.values()]}
+    scoring = {t.name: metric_inputs(t) for t in [*targets, *trains_on.values()]}
     return RunPlan(request=request, intermediate=tuple(intermediate), targets=tuple(targets), languages=languages,
                    trains_on=trains_on, target_hparams=target_hparams, intermediate_hparams=base,
-                   task_inputs=inputs, model_source=model_source,
+                   task_inputs=inputs, scoring=scoring, model_source=model_source,
                    model_identity=model_identity(model_source, request.revision), data_source=request.data,
                    data_dir=registry.data_dir, output_dir=Path(request.output_dir),
                    dropout=ModalityDropout.parse(request.modality_dropout))
