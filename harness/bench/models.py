@@ -12,7 +12,7 @@ import torch
 from harness.bench.measure import Arm
 from harness.bench.variants import build
 from harness.engine.memory import current_rss_mb
-from harness.engine.modeling import encoder_source, load_head_state
+from harness.engine.modeling import LoadedModel, encoder_source, load_head_state
 from harness.errors import HarnessError
 
 
@@ -21,7 +21,7 @@ def model_source(registry: Any, spec: str, revision: str | None) -> tuple[str, s
     path, alias or checkpoint directory (its encoder: its ``encoder/`` subdirectory or, saved as
     heads only, the encoder its ``encoder-ref.json`` points at)."""
     checkpoint = Path(spec).expanduser()
-    found = encoder_source(checkpoint) if checkpoint.is_dir() and (checkpoint / "meta.json").is_file() else None
+    found = encoder_source(checkpoint) if LoadedModel.is_checkpoint(checkpoint) else None
     if found is None:   # not a harness checkpoint (whose heads bench reads beside its encoder)
         return registry.resolve_model(spec), revision, None
     return found[0], found[1], checkpoint

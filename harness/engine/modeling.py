@@ -154,7 +154,7 @@ def checkpoint_encoder(directory: Path) -> str | None:
     after checking its files against meta.json; None when ``directory`` is not a harness checkpoint.
     A damaged checkpoint or a reference that cannot be followed is a one-line error."""
     directory = Path(directory).expanduser()
-    if not directory.is_dir() or (directory / "config.json").exists() or not (directory / "meta.json").exists():
+    if not LoadedModel.is_checkpoint(directory):
         return None
     found = encoder_source(directory)
     if found is None:

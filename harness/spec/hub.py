@@ -1,6 +1,6 @@
 """What the local Hugging Face setup says about a model, without a torch import: whether the hub is
-offline, whether a model is in the local cache, and what identifies a model's weights (its files,
-or the commit a hub id is at) for the content keys."""
+offline, whether a model is in the local cache, and what identifies a model's weights for the
+content keys (a local model's files; a hub id and the revision asked for)."""
 from __future__ import annotations
 
 import os
