@@ -13,13 +13,12 @@ one size (``harness grid --sizes 500``). The raw file paths themselves are not y
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from harness import Option, Task, hookimpl
 from harness.errors import DataError
-from harness.spec.tasks import HubOrigin
+from harness.spec.tasks import HubOrigin, read_data_file
 
 
 def normalise(text: str) -> str:
@@ -85,14 +84,8 @@ class M3IT(Task):
             # the cached file lies in snapshots/<commit>/<name>: the commit the revision resolved to
             origin = HubOrigin(hub.path, name, hub_split, hub.revision,
                                path.parents[len(Path(name).parts) - 1].name, "files")
-            with open(path, encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise DataError(f"invalid JSON ({exc.msg})", file=str(path), row=number) from None
-                        yield origin, number, row
+            for number, row in enumerate(read_data_file(path), start=1):
+                yield origin, number, row
 
 
 @hookimpl
