@@ -21,8 +21,9 @@ from harness.run.request import build_request
 @click.option("--intermediate", "-i", help="English intermediate task(s), comma-separated (several = multi-task).")
 @click.option("--targets", "-t", help="Target tasks, comma-separated.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 1).")
-@click.option("--dry-run", is_flag=True, help="Say what would be trained and computed (and check every data "
-                                              "source exists), then stop: no model loaded, nothing written.")
+@click.option("--dry-run", is_flag=True, help="Say what would be trained and computed (and check the data "
+                                              "sources: local ones always, hub ones offline), then stop: no model "
+                                              "loaded, nothing written.")
 @run_options
 @common_options
 def eval_command(env: Env, as_json: bool, dry_run: bool, **options: Any) -> None:

@@ -47,8 +47,9 @@ from harness.run.grid import config_name, preview_grid, run_grid
 @click.option("--merge", is_flag=True, help="Only merge the output directory's shards into one sorted "
                                             "results.jsonl (no cell runs).")
 @click.option("--dry-run", is_flag=True, help="Say which cells would run, what each would train and compute and "
-                                              "what its job would ask for (and check every data source), then "
-                                              "stop: nothing submitted, loaded or written.")
+                                              "what its job would ask for (and check the data sources: local "
+                                              "ones always, hub ones offline), then stop: nothing submitted, "
+                                              "loaded or written.")
 @run_options
 @common_options
 def grid_command(env, as_json: bool, merge: bool, dry_run: bool, **options: Any) -> None:

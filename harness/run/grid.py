@@ -236,8 +236,8 @@ def grid_cells(steps: list[GridStep], options: dict[str, Any], preset: Any = Non
 
 def preview_grid(registry, options: dict[str, Any]) -> dict[str, Any]:
     """What :func:`run_grid` would do, doing none of it (``--dry-run``): per cell, its intermediate
-    checkpoint (saved, to train, not needed), the results done and to compute, and what the cell's
-    job would ask the executor for. Every data source the cells would read is checked."""
+    checkpoint (present, to train, not needed), the results done and to compute, and what the cell's
+    job would ask the executor for. The data sources are checked as :meth:`Pipeline.preview` does."""
     from harness.spec.hub import hub_offline
 
     steps = plan_grid(registry, options)
